@@ -1,0 +1,190 @@
+"""Typed configuration: every default lives here, unknown keys are errors.
+
+A config file is YAML with the sections ``data``, ``tokenizer``, ``model`` and ``train``.
+``load_config(path, overrides)`` applies ``key.sub=value`` overrides before validation, so an
+override is checked exactly like a value in the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message names the key."""
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(StrictModel):
+    """Where the parallel corpus lives and how it is filtered for training.
+
+    ``corpus_dir`` may use ``${VAR}`` or ``${VAR:-default}``; files are ``<dir>/<split>.<lang>``.
+    ``corpus: demo`` uses the built-in synthetic task instead of files.
+    """
+
+    corpus: Literal["files", "demo"] = "files"
+    corpus_dir: str = "${S2S_DATA_DIR:-data}/multi30k"
+    src_lang: str = "de"
+    tgt_lang: str = "en"
+    train_split: str = "train"
+    valid_split: str = "val"
+    test_split: str = "test2016"
+    max_len: int = Field(100, ge=1, description="max subword pieces per side (training)")
+    max_len_ratio: float = Field(3.0, gt=0, description="max longer/shorter side ratio")
+    demo_train_size: int = Field(20000, ge=1)
+    demo_valid_size: int = Field(500, ge=1)
+    demo_test_size: int = Field(500, ge=1)
+
+    def path(self, split: str, lang: str) -> Path:
+        return Path(expand_env(self.corpus_dir)) / f"{split}.{lang}"
+
+
+class TokenizerConfig(StrictModel):
+    model_type: Literal["unigram", "bpe"] = "unigram"
+    vocab_size: int = Field(8000, ge=16)
+    joint: bool = True
+    character_coverage: float = Field(1.0, gt=0, le=1)
+    max_sentences: int = Field(2_000_000, ge=1, description="training sentences sampled by spm")
+
+
+class ModelConfig(StrictModel):
+    cell: Literal["lstm", "gru"] = "lstm"
+    emb_dim: int = Field(256, ge=1)
+    enc_hidden: int = Field(512, ge=2, description="encoder output size (split across directions)")
+    enc_layers: int = Field(1, ge=1)
+    bidirectional: bool = True
+    dec_hidden: int = Field(512, ge=1)
+    dec_layers: int = Field(1, ge=1)
+    attention: Literal["bahdanau", "dot", "general"] = "general"
+    input_feeding: bool = False
+    dropout: float = Field(0.3, ge=0, lt=1, description="between layers and before the output")
+    emb_dropout: float = Field(0.2, ge=0, lt=1)
+    tie_embeddings: bool = Field(False, description="tie target embeddings and output layer")
+    max_src_len: int = Field(250, ge=1, description="longest source the model file accepts")
+
+    @model_validator(mode="after")
+    def _check_shapes(self) -> ModelConfig:
+        if self.bidirectional and self.enc_hidden % 2:
+            raise ValueError("model.enc_hidden must be even when model.bidirectional is true")
+        if self.tie_embeddings and self.emb_dim != self.dec_hidden:
+            raise ValueError("model.tie_embeddings needs model.emb_dim == model.dec_hidden")
+        return self
+
+
+class TrainConfig(StrictModel):
+    seed: int = 1
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(0, ge=0, description="CPU threads; 0 keeps torch's default")
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    batch_tokens: int = Field(4000, ge=1, description="target tokens per batch (per process)")
+    bucket_size: int = Field(100, ge=1, description="batches drawn from one sorted pool")
+    lr: float = Field(1e-3, gt=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_steps: int = Field(0, ge=0)
+    lr_decay_factor: float = Field(0.5, gt=0, le=1)
+    lr_patience: int = Field(2, ge=0, description="validations without improvement before decay")
+    min_lr: float = Field(1e-5, ge=0)
+    clip_norm: float = Field(1.0, ge=0, description="total-norm gradient clip; 0 disables")
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    max_steps: int = Field(0, ge=0, description="0 = no step limit")
+    max_epochs: int = Field(0, ge=0, description="0 = no epoch limit")
+    max_minutes: float = Field(0.0, ge=0, description="wall-clock limit; 0 = none")
+    valid_every: int = Field(500, ge=1)
+    valid_max_sentences: int = Field(0, ge=0, description="0 = whole validation set")
+    valid_max_len_a: float = Field(1.5, ge=0)
+    valid_max_len_b: int = Field(10, ge=0)
+    early_stopping_metric: Literal["bleu", "chrf", "exact", "loss"] = "bleu"
+    early_stopping_patience: int = Field(8, ge=0, description="0 disables early stopping")
+    log_every: int = Field(50, ge=1)
+    keep_last: int = Field(3, ge=1)
+    loss_chunk_rows: int = Field(1024, ge=1, description="rows per chunk of the fused output loss")
+
+
+class Config(StrictModel):
+    name: str = "run"
+    out_dir: str = "runs/${name}"
+    data: DataConfig = DataConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+    def run_dir(self) -> Path:
+        return Path(expand_env(self.out_dir.replace("${name}", self.name)))
+
+
+_ENV_PATTERN = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+def expand_env(text: str) -> str:
+    """Expand ``${VAR}`` and ``${VAR:-default}``; an unset VAR without default is an error."""
+
+    def replace(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is None:
+            raise ConfigError(f"environment variable {name} is not set (used in {text!r})")
+        return default
+
+    return _ENV_PATTERN.sub(replace, text)
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> None:
+    """Set ``a.b.c=value`` in a nested dict; the value is parsed as YAML (numbers, bools, lists)."""
+    if "=" not in assignment:
+        raise ConfigError(f"override {assignment!r} is not of the form key=value")
+    key, text = assignment.split("=", 1)
+    parts = key.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {key!r}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(text) if text.strip() else ""
+
+
+def _format_validation_error(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"unknown config key '{key}'")
+        else:
+            lines.append(f"bad value for '{key}': {item['msg']} (got {item.get('input')!r})")
+    return "; ".join(lines)
+
+
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_format_validation_error(error)) from None
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config (or start from defaults when ``path`` is None) and apply overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of sections")
+        raw = loaded or {}
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    return config_from_dict(raw)

@@ -1,0 +1,56 @@
+"""Corpus decoding for validation and sacreBLEU scoring on detokenized text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sacrebleu
+import torch
+
+from s2s.data import pad, split_by_tokens
+from s2s.model import Seq2Seq
+from s2s.search import greedy_search
+
+
+@dataclass
+class Scores:
+    bleu: float
+    chrf: float
+    exact: float
+    bleu_signature: str
+    chrf_signature: str
+
+    def as_dict(self) -> dict[str, float | str]:
+        return {"bleu": self.bleu, "chrf": self.chrf, "exact": self.exact,
+                "bleu_signature": self.bleu_signature, "chrf_signature": self.chrf_signature}
+
+
+def score_corpus(hypotheses: Sequence[str], references: Sequence[str]) -> Scores:
+    """Cased, detokenized sacreBLEU (13a) and chrF against one reference per line, and the
+    percentage of hypotheses identical to their reference."""
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
+    bleu = sacrebleu.metrics.BLEU()
+    chrf = sacrebleu.metrics.CHRF()
+    bleu_score = bleu.corpus_score(list(hypotheses), [list(references)])
+    chrf_score = chrf.corpus_score(list(hypotheses), [list(references)])
+    exact = 100.0 * sum(h == r for h, r in zip(hypotheses, references)) / max(len(references), 1)
+    return Scores(bleu_score.score, chrf_score.score, exact, str(bleu.get_signature()),
+                  str(chrf.get_signature()))
+
+
+@torch.no_grad()
+def greedy_decode_ids(model: Seq2Seq, sources: Sequence[Sequence[int]], batch_tokens: int,
+                      max_len_a: float, max_len_b: int, device: torch.device) -> list[list[int]]:
+    """Greedy-decode piece-id sequences in length-sorted batches; outputs in input order.
+    An empty source gives an empty output."""
+    outputs: list[list[int]] = [[] for _ in sources]
+    order = sorted((i for i, s in enumerate(sources) if s), key=lambda i: len(sources[i]))
+    lengths = [len(s) for s in sources]
+    for chunk in split_by_tokens(order, lengths, batch_tokens):
+        src = pad([sources[i] for i in chunk]).to(device)
+        lens = torch.tensor([lengths[i] for i in chunk], device=device)
+        for index, hyp in zip(chunk, greedy_search(model, src, lens, max_len_a, max_len_b)):
+            outputs[index] = hyp.tokens
+    return outputs

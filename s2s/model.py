@@ -1,0 +1,104 @@
+"""Seq2Seq: encoder, bridge to the decoder's initial state, attention decoder, output layer."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from s2s.config import ModelConfig
+from s2s.data import Batch
+from s2s.decoder import Decoder, DecoderState, EncoderOutput
+from s2s.encoder import Encoder
+from s2s.loss import fused_output_loss, reference_output_loss
+from s2s.tokenizer import PAD_ID
+
+
+class Bridge(nn.Module):
+    """Maps the encoder's final states to the decoder's initial states (learned, tanh)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.layers = config.dec_layers
+        size = config.dec_layers * config.dec_hidden
+        self.hidden = nn.Linear(config.enc_hidden, size)
+        self.cell = nn.Linear(config.enc_hidden, size) if config.cell == "lstm" else None
+
+    def forward(self, final_hidden: torch.Tensor, final_cell: torch.Tensor | None) -> DecoderState:
+        """final_hidden, final_cell: (batch, enc_hidden) -> state of (layers, batch, dec_hidden)."""
+        def expand(linear: nn.Linear, state: torch.Tensor) -> torch.Tensor:
+            out = torch.tanh(linear(state))
+            return out.view(state.size(0), self.layers, -1).transpose(0, 1).contiguous()
+
+        cell = expand(self.cell, final_cell) if self.cell is not None else None
+        return DecoderState(expand(self.hidden, final_hidden), cell, None)
+
+
+class Seq2Seq(nn.Module):
+    def __init__(self, config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(src_vocab_size, config)
+        self.bridge = Bridge(config)
+        self.decoder = Decoder(tgt_vocab_size, config)
+        self.output = nn.Linear(config.dec_hidden, tgt_vocab_size)
+        if config.tie_embeddings:
+            self.output.weight = self.decoder.embed.weight
+
+    def encode(self, src: torch.Tensor, src_lens: torch.Tensor) -> tuple[EncoderOutput,
+                                                                          DecoderState]:
+        """src: (batch, src_len); src_lens: (batch,) -> encoder output, initial decoder state."""
+        memory, final_hidden, final_cell = self.encoder(src, src_lens)
+        src_mask = src != PAD_ID
+        keys = self.decoder.attention.project_keys(memory)
+        return EncoderOutput(memory, keys, src_mask), self.bridge(final_hidden, final_cell)
+
+    def decode_step(
+        self, prev_tokens: torch.Tensor, encoded: EncoderOutput, state: DecoderState
+    ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
+        """One decoder step. prev_tokens: (batch,) -> log-probabilities (batch, tgt_vocab),
+        new state, attention weights (batch, src_len)."""
+        attentional, state, weights = self.decoder(prev_tokens.unsqueeze(1), encoded, state)
+        logits = self.output(attentional.squeeze(1)).float()
+        return torch.log_softmax(logits, dim=-1), state, weights.squeeze(1)
+
+    def teacher_forced(self, src: torch.Tensor, src_lens: torch.Tensor,
+                       tgt_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns attentional vectors (batch, tgt_len, dec_hidden) and attention weights
+        (batch, tgt_len, src_len) for the target prefix ``tgt_in`` (batch, tgt_len)."""
+        encoded, state = self.encode(src, src_lens)
+        attentional, _, weights = self.decoder(tgt_in, encoded, state)
+        return attentional, weights
+
+    def forward(self, src: torch.Tensor, src_lens: torch.Tensor, tgt_in: torch.Tensor,
+                tgt_out: torch.Tensor, smoothing: float = 0.0, fused: bool = True,
+                chunk_rows: int = 1024) -> torch.Tensor:
+        """Summed label-smoothed cross-entropy over the real (non-pad) tokens of ``tgt_out``.
+
+        src: (batch, src_len); src_lens: (batch,); tgt_in, tgt_out: (batch, tgt_len).
+        Logits are computed only for real positions.
+        """
+        attentional, _ = self.teacher_forced(src, src_lens, tgt_in)
+        real = tgt_out != PAD_ID
+        hidden, targets = attentional[real], tgt_out[real]
+        if fused:
+            return fused_output_loss(hidden, self.output.weight, self.output.bias, targets,
+                                     smoothing, chunk_rows)
+        return reference_output_loss(hidden, self.output.weight, self.output.bias, targets,
+                                     smoothing)
+
+    def loss(self, batch: Batch, smoothing: float = 0.0, fused: bool = True,
+             chunk_rows: int = 1024) -> torch.Tensor:
+        """Summed loss of a Batch (see ``forward``)."""
+        return self(batch.src, batch.src_lens, batch.tgt_in, batch.tgt_out, smoothing, fused,
+                    chunk_rows)
+
+    def sentence_losses(self, batch: Batch) -> torch.Tensor:
+        """Per-sentence summed NLL without smoothing: (batch,), in the batch's row order."""
+        attentional, _ = self.teacher_forced(batch.src, batch.src_lens, batch.tgt_in)
+        log_probs = torch.log_softmax(self.output(attentional).float(), dim=-1)
+        token_nll = -log_probs.gather(2, batch.tgt_out.unsqueeze(2)).squeeze(2)
+        return (token_nll * (batch.tgt_out != PAD_ID)).sum(1)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,73 @@
+"""The self-contained model file: weights, model config, SentencePiece model(s), format version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import ValidationError
+
+from s2s.checkpoint import (
+    FORMAT_VERSION,
+    MODEL_FORMAT,
+    CheckpointError,
+    atomic_save,
+    bytes_to_tensor,
+    load_checkpoint,
+    tensor_to_bytes,
+)
+from s2s.config import ModelConfig
+from s2s.model import Seq2Seq
+from s2s.tokenizer import Tokenizer, TokenizerError
+
+
+@dataclass
+class LoadedModel:
+    model: Seq2Seq
+    tokenizer: Tokenizer
+    meta: dict[str, Any]
+
+
+def model_payload(model: Seq2Seq, tokenizer: Tokenizer, meta: dict[str, Any] | None = None,
+                  state_dict: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+    """The model file's content; ``state_dict`` overrides the model's own (e.g. an average)."""
+    src_bytes, tgt_bytes = tokenizer.model_bytes()
+    weights = state_dict if state_dict is not None else model.state_dict()
+    return {
+        "format": MODEL_FORMAT,
+        "version": FORMAT_VERSION,
+        "model_config": model.config.model_dump(mode="json"),
+        "src_vocab_size": len(tokenizer.src),
+        "tgt_vocab_size": len(tokenizer.tgt),
+        "state_dict": {k: v.detach().cpu() for k, v in weights.items()},
+        "src_spm": bytes_to_tensor(src_bytes),
+        "tgt_spm": None if tgt_bytes is None else bytes_to_tensor(tgt_bytes),
+        "meta": dict(meta or {}),
+    }
+
+
+def save_model_file(path: str | Path, model: Seq2Seq, tokenizer: Tokenizer,
+                    meta: dict[str, Any] | None = None,
+                    state_dict: dict[str, torch.Tensor] | None = None) -> None:
+    atomic_save(model_payload(model, tokenizer, meta, state_dict), path)
+
+
+def model_from_payload(payload: dict[str, Any], source: str) -> LoadedModel:
+    """Build the model and tokenizer from a loaded model-file dict (on CPU, eval mode)."""
+    try:
+        config = ModelConfig.model_validate(payload["model_config"])
+        tgt_spm = payload["tgt_spm"]
+        tokenizer = Tokenizer(tensor_to_bytes(payload["src_spm"]),
+                              None if tgt_spm is None else tensor_to_bytes(tgt_spm))
+        model = Seq2Seq(config, payload["src_vocab_size"], payload["tgt_vocab_size"])
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValidationError, TokenizerError, RuntimeError) as error:
+        raise CheckpointError(f"{source} is an inconsistent model file: {error}") from None
+    model.eval()
+    return LoadedModel(model, tokenizer, payload.get("meta", {}))
+
+
+def load_model_file(path: str | Path) -> LoadedModel:
+    return model_from_payload(load_checkpoint(path, MODEL_FORMAT), str(path))

@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Fetch the Multi30k task-1 corpus (en/de/fr; train, val, test2016) into a folder.
+
+Source: GitHub multi30k/dataset at a pinned commit, files data/task1/raw/<split>.<lang>.gz,
+or a local copy given with --from DIR (plain files, or <name>.gz). Every file is checked
+(UTF-8, expected line count, no empty lines, languages of a split line-aligned, known sha256)
+before it is moved into place atomically. Standard library only.
+
+    python scripts/download_data.py                      # download into data/multi30k
+    python scripts/download_data.py --from /path/to/copy --out data/multi30k
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import http.client
+import os
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from pathlib import Path
+from typing import NamedTuple
+
+COMMIT = "a3d2e0d26b56f3846f66a952536ffed4e401d05a"
+BASE_URL = f"https://raw.githubusercontent.com/multi30k/dataset/{COMMIT}/data/task1/raw"
+DEFAULT_OUT = "data/multi30k"
+LANGS = ("en", "de", "fr")
+UPSTREAM_SPLITS = {"train": "train", "val": "val", "test2016": "test_2016_flickr"}
+
+# Module-level so tests can replace them; a split/file missing here is not checked for it.
+EXPECTED_LINES = {"train": 29000, "val": 1014, "test2016": 1000}
+SHA256 = {
+    "test2016.de": "4be6b5b3236b79c25475c6bb829800a7ce559e9ba7a1f6c2394fe4d40be46d16",
+    "test2016.en": "399a4382932c1aadd3ceb9bef1008d388a64c76d4ae4e9d4728c6f4301cac182",
+    "test2016.fr": "cb3160d69b002bb638e66cc7612fcd56cb0af82eadc9c142dedc438afb885ef6",
+    "train.de": "2c2b73fd2b548fbcde3a875e0a78d6ee94d498bfdee6bd3eae3945779e9ddf72",
+    "train.en": "460a15fbd157e34a7a9957ee388c1ca247fe47af3ef25fb50442af6c274e0fc6",
+    "train.fr": "5925a3c18f1587b6b54b87743106e6e8ab93618edb6f65d19eac0621f853a10d",
+    "val.de": "660e09eb7e1da2f856ea13ee5ad3cf6d36b3d5b0b733c857e94c5747a3dfc660",
+    "val.en": "1f2a23d992769b5b3d209b0a10dd0b77c08cceb1f20dfb97ed0aafa49d107227",
+    "val.fr": "5304e444d842e962b2dda4d816b70b22a1765b15401642b7ca37a67477e708dc",
+}
+TIMEOUT_S = 60.0
+
+
+class DataError(Exception):
+    """A problem with the fetched data or its source; reported as one line, exit status 1."""
+
+
+class FileInfo(NamedTuple):
+    lines: int
+    size: int
+    sha256: str
+
+
+class Staged(NamedTuple):
+    name: str
+    dest: Path
+    info: FileInfo
+    tmp: Path | None  # None: the file already present was kept
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def file_url(split: str, lang: str) -> str:
+    return f"{BASE_URL}/{UPSTREAM_SPLITS[split]}.{lang}.gz"
+
+
+def open_url(url: str, timeout: float):
+    """The one place that opens URLs (tests replace urllib.request.urlopen)."""
+    return urllib.request.urlopen(url, timeout=timeout)
+
+
+def download(url: str, timeout: float) -> bytes:
+    """Return the gunzipped body of `url`; network trouble becomes a DataError."""
+    try:
+        with open_url(url, timeout) as response:
+            body = response.read()
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise DataError(
+            f"download failed for {url}: {reason}; if you have a local copy, use --from DIR"
+        ) from exc
+    try:
+        return gzip.decompress(body)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise DataError(f"{url}: not a valid gzip file ({exc})") from exc
+
+
+def find_local(src: Path, name: str) -> Path:
+    for candidate in (src / name, src / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"{src / name} not found (nor {name}.gz) in the --from folder")
+
+
+def copy_local(path: Path, out_file) -> None:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                shutil.copyfileobj(f, out_file)
+        else:
+            with path.open("rb") as f:
+                shutil.copyfileobj(f, out_file)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: not a valid gzip file ({exc})") from exc
+
+
+def check_file(path: Path, label: str, split: str) -> FileInfo:
+    """UTF-8, no empty lines, expected line count; returns lines, bytes and sha256."""
+    digest, size, lines = hashlib.sha256(), 0, 0
+    with path.open("rb") as f:
+        for raw in f:
+            lines += 1
+            digest.update(raw)
+            size += len(raw)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{label}: line {lines} is not valid UTF-8 ({exc.reason})") from exc
+            if not text.strip():
+                raise DataError(f"{label}: line {lines} is empty")
+    expected = EXPECTED_LINES.get(split)
+    if expected is not None and lines != expected:
+        raise DataError(f"{label}: expected {expected} lines, found {lines}")
+    return FileInfo(lines, size, digest.hexdigest())
+
+
+def check_sha(name: str, label: str, info: FileInfo, strict: bool) -> None:
+    """Compare with the known upstream sha256; an error if strict, else a warning."""
+    known = SHA256.get(name)
+    if known is None or known == info.sha256:
+        return
+    message = f"{label}: sha256 {info.sha256} differs from upstream {known}"
+    if strict:
+        raise DataError(message)
+    warn(message + " (kept: local source)")
+
+
+def check_aligned(split: str, staged: list[Staged]) -> None:
+    counts = {s.name: s.info.lines for s in staged}
+    if len(set(counts.values())) > 1:
+        detail = ", ".join(f"{name} has {n} lines" for name, n in counts.items())
+        raise DataError(f"{split}: languages are not line-aligned: {detail}")
+
+
+def existing_ok(dest: Path, split: str, strict: bool) -> FileInfo | None:
+    """The info of a present file that passes the checks, else None (it will be re-fetched)."""
+    if not dest.is_file():
+        return None
+    try:
+        info = check_file(dest, str(dest), split)
+        check_sha(dest.name, str(dest), info, strict)
+    except DataError as exc:
+        warn(f"re-fetching: {exc}")
+        return None
+    return info
+
+
+def stage(name: str, split: str, lang: str, out: Path, src: Path | None, timeout: float) -> Staged:
+    """Fetch one file into a temp file inside `out` and check it; the caller moves it."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=out)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out_file:
+            if src is None:
+                label = file_url(split, lang)
+                out_file.write(download(label, timeout))
+            else:
+                path = find_local(src, name)
+                label = str(path)
+                copy_local(path, out_file)
+        info = check_file(tmp, label, split)
+        check_sha(name, label, info, strict=src is None)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return Staged(name, out / name, info, tmp)
+
+
+def fetch_split(split: str, langs, out: Path, src: Path | None, force: bool, timeout: float):
+    """Fetch and check all languages of a split; files are moved into place only if all pass."""
+    staged: list[Staged] = []
+    try:
+        for lang in langs:
+            name = f"{split}.{lang}"
+            info = None if force else existing_ok(out / name, split, strict=src is None)
+            if info is not None:
+                staged.append(Staged(name, out / name, info, None))
+            else:
+                staged.append(stage(name, split, lang, out, src, timeout))
+        check_aligned(split, staged)
+        for s in staged:
+            if s.tmp is not None:
+                os.replace(s.tmp, s.dest)
+    finally:
+        for s in staged:
+            if s.tmp is not None:
+                s.tmp.unlink(missing_ok=True)
+    return staged
+
+
+def summary_line(s: Staged) -> str:
+    status = "kept" if s.tmp is None else "written"
+    return f"{s.name:<12} {s.info.lines:>6} lines {s.info.size:>9} bytes  {s.info.sha256}  {status}"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help="output folder")
+    parser.add_argument(
+        "--from",
+        dest="src",
+        type=Path,
+        metavar="DIR",
+        help="copy <split>.<lang> (or .gz) from a local folder instead of downloading",
+    )
+    parser.add_argument("--langs", nargs="+", choices=LANGS, default=list(LANGS))
+    parser.add_argument(
+        "--splits", nargs="+", choices=list(UPSTREAM_SPLITS), default=list(UPSTREAM_SPLITS)
+    )
+    parser.add_argument("--force", action="store_true", help="re-fetch files already present")
+    parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds per download")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> list[Staged]:
+    if args.src is not None and not args.src.is_dir():
+        raise DataError(f"--from folder not found: {args.src}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    done: list[Staged] = []
+    for split in dict.fromkeys(args.splits):
+        langs = list(dict.fromkeys(args.langs))
+        for s in fetch_split(split, langs, args.out, args.src, args.force, args.timeout):
+            print(summary_line(s), flush=True)
+            done.append(s)
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    source = args.src if args.src is not None else f"{BASE_URL} (commit {COMMIT[:12]})"
+    print(f"multi30k: {source} -> {args.out}", flush=True)
+    try:
+        done = run(args)
+    except (DataError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted (no partial file left under a final name)", file=sys.stderr)
+        return 130
+    written = sum(s.tmp is not None for s in done)
+    print(f"ok: {len(done)} files in {args.out} ({written} written, {len(done) - written} kept)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
