@@ -151,7 +151,20 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"override {key!r}: {part!r} is not a section")
         node = child
-    node[parts[-1]] = yaml.safe_load(text) if text.strip() else ""
+    node[parts[-1]] = _parse_value(text)
+
+
+def _parse_value(text: str) -> Any:
+    """YAML scalar/list syntax; also '1e-3', which YAML 1.1 would leave a string."""
+    if not text.strip():
+        return ""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _format_validation_error(error: ValidationError) -> str:

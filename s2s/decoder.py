@@ -15,6 +15,7 @@ from torch import nn
 
 from s2s.attention import Attention
 from s2s.config import ModelConfig
+from s2s.dropout import Dropout
 from s2s.encoder import RNN_CELLS
 from s2s.tokenizer import PAD_ID
 
@@ -56,7 +57,7 @@ class Decoder(nn.Module):
         super().__init__()
         self.config = config
         self.embed = nn.Embedding(vocab_size, config.emb_dim, padding_idx=PAD_ID)
-        self.emb_dropout = nn.Dropout(config.emb_dropout)
+        self.emb_dropout = Dropout(config.emb_dropout)
         rnn_input = config.emb_dim + (config.dec_hidden if config.input_feeding else 0)
         self.rnn = RNN_CELLS[config.cell](
             rnn_input, config.dec_hidden, num_layers=config.dec_layers, batch_first=True,
@@ -65,7 +66,7 @@ class Decoder(nn.Module):
         self.attention = Attention(config.attention, config.dec_hidden, config.enc_hidden)
         self.combine = nn.Linear(config.enc_hidden + config.dec_hidden, config.dec_hidden,
                                  bias=False)
-        self.out_dropout = nn.Dropout(config.dropout)
+        self.out_dropout = Dropout(config.dropout)
 
     def forward(
         self, tgt_in: torch.Tensor, encoded: EncoderOutput, state: DecoderState

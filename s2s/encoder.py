@@ -7,6 +7,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from s2s.config import ModelConfig
+from s2s.dropout import Dropout
 from s2s.tokenizer import PAD_ID
 
 RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
@@ -19,7 +20,7 @@ class Encoder(nn.Module):
         super().__init__()
         self.config = config
         self.embed = nn.Embedding(vocab_size, config.emb_dim, padding_idx=PAD_ID)
-        self.emb_dropout = nn.Dropout(config.emb_dropout)
+        self.emb_dropout = Dropout(config.emb_dropout)
         directions = 2 if config.bidirectional else 1
         self.rnn = RNN_CELLS[config.cell](
             config.emb_dim,
@@ -29,7 +30,7 @@ class Encoder(nn.Module):
             bidirectional=config.bidirectional,
             dropout=config.dropout if config.enc_layers > 1 else 0.0,
         )
-        self.out_dropout = nn.Dropout(config.dropout)
+        self.out_dropout = Dropout(config.dropout)
 
     def forward(
         self, src: torch.Tensor, src_lens: torch.Tensor

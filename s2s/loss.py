@@ -15,7 +15,8 @@ import torch.nn.functional as F
 
 def reference_output_loss(hidden, weight, bias, targets, smoothing: float) -> torch.Tensor:
     """Unfused equivalent (summed): hidden (N, H), weight (V, H), bias (V,), targets (N,)."""
-    logits = F.linear(hidden, weight, bias).float()
+    logits = F.linear(hidden, weight, bias)
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
     return F.cross_entropy(logits, targets, label_smoothing=smoothing, reduction="sum")
 
 
@@ -23,24 +24,25 @@ class _FusedOutputLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight, bias, targets, smoothing, chunk_rows, with_grad):
         rows, vocab = hidden.size(0), weight.size(0)
-        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        total = hidden.new_zeros(())
         grads = None
         if with_grad:
-            grads = (torch.empty_like(hidden, dtype=torch.float32),
-                     torch.zeros_like(weight, dtype=torch.float32),
-                     torch.zeros_like(bias, dtype=torch.float32))
-        buffer = torch.empty(min(chunk_rows, rows), vocab, dtype=torch.float32,
-                             device=hidden.device)
+            grads = (torch.empty_like(hidden), torch.zeros_like(weight), torch.zeros_like(bias))
+        logits_buffer = hidden.new_empty(min(chunk_rows, rows), vocab)
+        probs_buffer = torch.empty_like(logits_buffer)
         for start in range(0, rows, chunk_rows):
             stop = min(start + chunk_rows, rows)
             chunk_hidden, chunk_targets = hidden[start:stop], targets[start:stop]
-            logits = torch.addmm(bias, chunk_hidden, weight.t(), out=buffer[: stop - start])
-            total += _chunk_loss(logits, chunk_targets, smoothing)
+            logits = torch.addmm(bias, chunk_hidden, weight.t(), out=logits_buffer[: stop - start])
+            work = probs_buffer[: stop - start]
+            torch.ops.aten._log_softmax.out(logits, 1, False, out=work)
+            total += _chunk_loss(work, chunk_targets, smoothing)
             if grads is not None:
-                _logits_to_grad_(logits, chunk_targets, smoothing)
-                torch.mm(logits, weight, out=grads[0][start:stop])
-                grads[1].addmm_(logits.t(), chunk_hidden)
-                grads[2].add_(logits.sum(0))
+                torch.ops.aten._softmax.out(logits, 1, False, out=work)
+                _probs_to_grad_(work, chunk_targets, smoothing)
+                torch.mm(work, weight, out=grads[0][start:stop])
+                grads[1].addmm_(work.t(), chunk_hidden)
+                grads[2].add_(work.sum(0))
         if grads is not None:
             ctx.save_for_backward(*grads)
         return total
@@ -52,28 +54,21 @@ class _FusedOutputLoss(torch.autograd.Function):
                 None, None, None, None)
 
 
-def _chunk_loss(logits: torch.Tensor, targets: torch.Tensor, smoothing: float) -> torch.Tensor:
-    """Summed smoothed NLL of one chunk: logits (n, V), targets (n,)."""
-    log_norm = torch.logsumexp(logits, dim=1)
-    nll = log_norm - logits.gather(1, targets.unsqueeze(1)).squeeze(1)
+def _chunk_loss(log_probs: torch.Tensor, targets: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """Summed smoothed NLL of one chunk: log_probs (n, V), targets (n,)."""
+    nll = -log_probs.gather(1, targets.unsqueeze(1)).sum()
     if smoothing == 0:
-        return nll.sum()
-    uniform = log_norm - logits.mean(dim=1)
-    return ((1 - smoothing) * nll + smoothing * uniform).sum()
+        return nll
+    uniform = -log_probs.mean(dim=1).sum()
+    return (1 - smoothing) * nll + smoothing * uniform
 
 
-def _logits_to_grad_(logits: torch.Tensor, targets: torch.Tensor, smoothing: float) -> None:
-    """Overwrite logits (n, V) with d loss / d logits = softmax - smoothed one-hot."""
-    _softmax_(logits)
+def _probs_to_grad_(probs: torch.Tensor, targets: torch.Tensor, smoothing: float) -> None:
+    """Turn probs (n, V) in place into d loss / d logits = probs - smoothed one-hot."""
     if smoothing:
-        logits.sub_(smoothing / logits.size(1))
-    rows = torch.arange(logits.size(0), device=logits.device)
-    logits[rows, targets] -= 1 - smoothing
-
-
-def _softmax_(logits: torch.Tensor) -> None:
-    logits.sub_(logits.max(dim=1, keepdim=True).values).exp_()
-    logits.div_(logits.sum(dim=1, keepdim=True))
+        probs.sub_(smoothing / probs.size(1))
+    rows = torch.arange(probs.size(0), device=probs.device)
+    probs[rows, targets] -= 1 - smoothing
 
 
 def fused_output_loss(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
@@ -81,7 +76,7 @@ def fused_output_loss(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Te
                       chunk_rows: int = 1024) -> torch.Tensor:
     """Summed label-smoothed cross-entropy of ``hidden @ weight.T + bias`` against ``targets``.
 
-    hidden: (N, H); weight: (V, H); bias: (V,); targets: (N,) -> scalar (float32).
+    hidden: (N, H); weight: (V, H); bias: (V,); targets: (N,) -> scalar in weight's dtype.
     Same value and gradients as ``reference_output_loss``, without N x V intermediates.
     """
     with_grad = torch.is_grad_enabled() and (

@@ -31,7 +31,7 @@ from s2s.checkpoint import (
     tensor_to_bytes,
 )
 from s2s.config import Config, ConfigError, config_from_dict
-from s2s.data import BatchPlan, iterate_batches
+from s2s.data import Batch, BatchPlan, iterate_batches
 from s2s.distributed import DistInfo, all_reduce_sum, broadcast_object, gather_objects
 from s2s.evaluate import greedy_decode_ids, score_corpus
 from s2s.model import Seq2Seq, count_parameters
@@ -93,7 +93,8 @@ class Trainer:
                              len(self.data.tokenizer.tgt)).to(self.device)
         self.train_model = self._wrap(self.model)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr,
-                                          betas=self.cfg.betas, weight_decay=self.cfg.weight_decay)
+                                          betas=self.cfg.betas, weight_decay=self.cfg.weight_decay,
+                                          fused=True)
         self.schedule = LRSchedule(self.cfg.lr, self.cfg.warmup_steps, self.cfg.lr_decay_factor,
                                    self.cfg.lr_patience, self.cfg.min_lr)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self._amp_dtype() == torch.float16)
@@ -143,7 +144,8 @@ class Trainer:
                 if stop_reason:
                     break
         if self.progress.last_valid_step != self.progress.step:
-            self.validate_and_save()
+            self._save(improved=False, rng_states=gather_objects(_rng_state(self.device),
+                                                                 self.dist))
         self.on_event({"kind": "stop", "step": self.progress.step, "reason": stop_reason})
         return self.progress
 
@@ -158,11 +160,11 @@ class Trainer:
                 return "max_minutes"
         return None
 
-    def train_step(self) -> tuple[float, float, float]:
-        """One optimizer update on the next batch. Returns (summed loss, target tokens, grad
-        norm before clipping), summed over all processes."""
+    def train_step(self, batch: Batch | None = None) -> tuple[float, float, float]:
+        """One optimizer update on ``batch`` (default: the plan's next batch). Returns (summed
+        loss, target tokens, grad norm before clipping), summed over all processes."""
         self.train_model.train()
-        batch = self.plan.next_batch().to(self.device)
+        batch = (batch or self.plan.next_batch()).to(self.device)
         local_tokens = float(batch.n_tokens)
         (total_tokens,) = all_reduce_sum([local_tokens], self.dist, self.device)
         autocast = (torch.autocast("cuda", dtype=self._amp_dtype())
@@ -238,6 +240,10 @@ class Trainer:
         return improved
 
     def _save(self, improved: bool, rng_states: list[Any]) -> None:
+        """Training state, latest model file and (when improved) best model file; rank 0 only.
+        A save without validation (at the end of a run) leaves schedule and best untouched."""
+        if not self.dist.is_main:
+            return
         meta = {"step": self.progress.step, "config_name": self.config.name,
                 "src_lang": self.config.data.src_lang, "tgt_lang": self.config.data.tgt_lang,
                 "parameters": count_parameters(self.model)}

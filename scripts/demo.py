@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Train the built-in demo model (dates in words -> DD.MM.YYYY) and translate with it.
+
+Trains configs/demo.yaml (about two minutes on 2 CPU cores), reports exact-match accuracy on
+held-out generated pairs, and translates a few sentences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from s2s.config import load_config  # noqa: E402
+from s2s.demo_task import demo_splits  # noqa: E402
+from s2s.evaluate import score_corpus  # noqa: E402
+from s2s.train import Trainer  # noqa: E402
+from s2s.translator import Translator  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ["march twenty-first, nineteen ninety-four", "the third of june two thousand seven",
+            "december the thirty-first twenty ninety-nine", "the first of may nineteen oh five"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(ROOT / "configs" / "demo.yaml"))
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--retrain", action="store_true", help="train even if a model exists")
+    args = parser.parse_args(argv)
+    config = load_config(args.config, args.overrides)
+    model_path = config.run_dir() / "best.pt"
+    if args.retrain or not model_path.is_file():
+        started = time.perf_counter()
+        print(f"training the demo model into {config.run_dir()} ...", flush=True)
+        trainer = Trainer(config, on_event=print_validation)
+        trainer.setup(resume=False)
+        trainer.train()
+        print(f"trained in {time.perf_counter() - started:.0f} s")
+    translator = Translator.from_file(model_path)
+    data = config.data
+    test_src, test_ref = demo_splits(data.demo_train_size, data.demo_valid_size,
+                                     data.demo_test_size, config.train.seed)["test"]
+    hypotheses = [t.text for t in translator.translate(test_src)]
+    scores = score_corpus(hypotheses, test_ref)
+    print(f"held-out test: {scores.exact:.1f}% exact ({len(test_src)} generated pairs), "
+          f"chrF {scores.chrf:.1f}")
+    for source, result in zip(EXAMPLES, translator.translate(EXAMPLES)):
+        print(f"  {source!r} -> {result.text!r}")
+    return 0
+
+
+def print_validation(event: dict) -> None:
+    if event["kind"] == "valid":
+        print(f"  step {event['step']}: valid loss {event['valid_loss']:.3f}, "
+              f"exact {event['exact']:.1f}%", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Sets up a virtual environment (.venv) with what the project needs, then runs a task:
+#   scripts/dev.sh demo    train the built-in demo model and translate with it
+#   scripts/dev.sh test    run the test suite
+#   scripts/dev.sh setup   only install
+# PyTorch is pinned (S2S_TORCH, default torch==2.13.0): the CUDA build on a machine whose
+# package index serves it, the local CPU build where that is what pip finds first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv="${S2S_VENV:-.venv}"
+torch_spec="${S2S_TORCH:-torch==2.13.0}"
+python="${PYTHON:-python3}"
+
+setup() {
+    [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+    local stamp="$venv/.s2s-installed" want
+    want="$(cat pyproject.toml; echo "$torch_spec")"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "$torch_spec"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]"
+    printf '%s' "$want" > "$stamp"
+}
+
+task="${1:-}"
+shift || true
+case "$task" in
+    setup) setup ;;
+    demo) setup; exec "$venv/bin/python" scripts/demo.py "$@" ;;
+    test) setup; exec "$venv/bin/python" -m pytest -q "$@" ;;
+    *) echo "usage: scripts/dev.sh demo|test|setup [args]" >&2; exit 2 ;;
+esac
