@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import sacrebleu
 import torch
 
-from s2s.data import pad, split_by_tokens
+from s2s.decode import decode_sources
 from s2s.model import Seq2Seq
-from s2s.search import greedy_search
+from s2s.search import SearchOptions
 
 
 @dataclass
@@ -40,17 +40,9 @@ def score_corpus(hypotheses: Sequence[str], references: Sequence[str]) -> Scores
                   str(chrf.get_signature()))
 
 
-@torch.no_grad()
 def greedy_decode_ids(model: Seq2Seq, sources: Sequence[Sequence[int]], batch_tokens: int,
                       max_len_a: float, max_len_b: int, device: torch.device) -> list[list[int]]:
-    """Greedy-decode piece-id sequences in length-sorted batches; outputs in input order.
-    An empty source gives an empty output."""
-    outputs: list[list[int]] = [[] for _ in sources]
-    order = sorted((i for i, s in enumerate(sources) if s), key=lambda i: len(sources[i]))
-    lengths = [len(s) for s in sources]
-    for chunk in split_by_tokens(order, lengths, batch_tokens):
-        src = pad([sources[i] for i in chunk]).to(device)
-        lens = torch.tensor([lengths[i] for i in chunk], device=device)
-        for index, hyp in zip(chunk, greedy_search(model, src, lens, max_len_a, max_len_b)):
-            outputs[index] = hyp.tokens
-    return outputs
+    """Greedy-decode piece-id sequences; outputs in input order, [] for an empty source."""
+    options = SearchOptions(beam_size=1, max_len_a=max_len_a, max_len_b=max_len_b)
+    nbests = decode_sources(model, sources, options, batch_tokens, device)
+    return [nbest[0].tokens if nbest else [] for nbest in nbests]

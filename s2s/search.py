@@ -1,7 +1,8 @@
-"""Decoding driven by the model's one-step decoder.
+"""Decoding driven by the model's one-step decoder: shared options and constraints, greedy search.
 
-Maximum output length is computed per sentence (``a * src_len + b``), never from the longest
-sentence of the batch, so a sentence decodes the same alone or in any batch.
+Output length limits are computed per sentence (``a * src_len + b``), never from the longest
+sentence of the batch, so a sentence decodes the same alone or in any batch. Beam search lives
+in ``s2s.beam`` and uses the same constraints.
 """
 
 from __future__ import annotations
@@ -11,7 +12,35 @@ from dataclasses import dataclass
 import torch
 
 from s2s.model import Seq2Seq
-from s2s.tokenizer import BOS_ID, EOS_ID
+from s2s.tokenizer import BOS_ID, EOS_ID, UNK_ID
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """Decoding options. Lengths count output tokens including EOS."""
+
+    beam_size: int = 5
+    n_best: int = 1
+    length_penalty: float = 1.0        # GNMT alpha; 0 = raw log-probability
+    max_len_a: float = 1.5
+    max_len_b: int = 10
+    min_len_a: float = 0.0
+    min_len_b: int = 0
+    no_repeat_ngram: int = 0           # 0 = off
+    forbid_unk: bool = False
+    return_attention: bool = False
+
+    def __post_init__(self) -> None:
+        if self.beam_size < 1:
+            raise ValueError("beam_size must be at least 1")
+        if not 1 <= self.n_best <= self.beam_size:
+            raise ValueError(f"n_best must be between 1 and beam_size ({self.beam_size})")
+        if self.max_len_a < 0 or self.max_len_b < 1:
+            raise ValueError("max_len_a must be >= 0 and max_len_b >= 1 (EOS counts)")
+        if self.length_penalty < 0:
+            raise ValueError("length_penalty must be >= 0")
+        if self.no_repeat_ngram < 0:
+            raise ValueError("no_repeat_ngram must be >= 0")
 
 
 @dataclass
@@ -19,48 +48,92 @@ class Hypothesis:
     tokens: list[int]          # without BOS and EOS
     score: float               # summed log-probability (EOS included when reached)
     attention: torch.Tensor | None = None   # (len(tokens) + 1, src_len) when requested
+    normalized_score: float | None = None   # score / GNMT length penalty (beam search)
 
 
-def max_output_lengths(src_lens: torch.Tensor, a: float, b: int) -> torch.Tensor:
-    """Per-sentence output budget in tokens (EOS included): (batch,) long."""
+def length_limits(src_lens: torch.Tensor, a: float, b: int) -> torch.Tensor:
+    """Per-sentence length in tokens, EOS included: floor(a * src_len) + b; (batch,) long."""
     return (src_lens.float() * a).floor().long() + b
+
+
+def gnmt_length_penalty(length: int, alpha: float) -> float:
+    """((5 + length) / 6) ** alpha (Wu et al., 2016)."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+def apply_constraints(log_probs: torch.Tensor, step: int, min_lens: torch.Tensor,
+                      max_lens: torch.Tensor, history: torch.Tensor | None,
+                      options: SearchOptions) -> torch.Tensor:
+    """Mask log_probs (rows, V) in place for decoding step ``step`` (0-based).
+
+    min_lens, max_lens: (rows,) per-row limits; history: (rows, step) tokens so far (or None).
+    EOS is forbidden before the minimum length and forced at the maximum length.
+    """
+    if options.forbid_unk:
+        log_probs[:, UNK_ID] = float("-inf")
+    too_short = step + 1 < min_lens
+    if bool(too_short.any()):
+        log_probs[too_short, EOS_ID] = float("-inf")
+    if options.no_repeat_ngram and history is not None:
+        block_repeated_ngrams(log_probs, history, options.no_repeat_ngram)
+    at_limit = step + 1 >= max_lens
+    if bool(at_limit.any()):
+        log_probs[at_limit] = float("-inf")
+        log_probs[at_limit, EOS_ID] = 0.0
+    return log_probs
+
+
+def block_repeated_ngrams(log_probs: torch.Tensor, history: torch.Tensor, n: int) -> None:
+    """Forbid any token that would complete an n-gram already present in the row's history.
+    log_probs: (rows, V); history: (rows, t)."""
+    if history.size(1) < n - 1 or history.size(1) < 1:
+        return
+    if n == 1:
+        log_probs.scatter_(1, history, float("-inf"))
+        return
+    windows = history.unfold(1, n, 1)                              # (rows, t - n + 1, n)
+    prefix = history[:, history.size(1) - (n - 1):]                # (rows, n - 1)
+    match = (windows[:, :, :-1] == prefix.unsqueeze(1)).all(-1)    # (rows, t - n + 1)
+    rows, positions = match.nonzero(as_tuple=True)
+    log_probs[rows, windows[rows, positions, -1]] = float("-inf")
 
 
 @torch.no_grad()
 def greedy_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
-                  max_len_a: float = 1.5, max_len_b: int = 10,
-                  return_attention: bool = False) -> list[Hypothesis]:
-    """src: (batch, src_len); src_lens: (batch,). Returns one hypothesis per row, in row order.
+                  options: SearchOptions | None = None) -> list[Hypothesis]:
+    """src: (batch, src_len); src_lens: (batch,). One hypothesis per row, in row order.
     Finished sentences leave the active batch."""
+    options = options or SearchOptions(beam_size=1)
     encoded, state = model.encode(src, src_lens)
     batch = src.size(0)
-    limits = max_output_lengths(src_lens, max_len_a, max_len_b).tolist()
-    tokens: list[list[int]] = [[] for _ in range(batch)]
-    scores = [0.0] * batch
-    attention: list[list[torch.Tensor]] = [[] for _ in range(batch)]
+    max_lens = length_limits(src_lens, options.max_len_a, options.max_len_b)
+    min_lens = length_limits(src_lens, options.min_len_a, options.min_len_b)
+    history = torch.full((batch, 0), BOS_ID, dtype=torch.long, device=src.device)
     active = torch.arange(batch, device=src.device)
     prev = torch.full((batch,), BOS_ID, dtype=torch.long, device=src.device)
+    hyps = [Hypothesis([], 0.0, [] if options.return_attention else None) for _ in range(batch)]
     step = 0
     while active.numel() > 0:
         log_probs, state, weights = model.decode_step(prev, encoded, state)
+        apply_constraints(log_probs, step, min_lens, max_lens, history, options)
         best_scores, best = log_probs.max(dim=-1)
-        keep = []
+        finished = best == EOS_ID
         for row, (sent, token, score) in enumerate(
                 zip(active.tolist(), best.tolist(), best_scores.tolist())):
-            scores[sent] += score
-            if return_attention:
-                attention[sent].append(weights[row].cpu())
-            if token == EOS_ID:
-                continue
-            tokens[sent].append(token)
-            if step + 1 < limits[sent]:
-                keep.append(row)
+            hyps[sent].score += score
+            if options.return_attention:
+                hyps[sent].attention.append(weights[row].cpu())
+            if token != EOS_ID:
+                hyps[sent].tokens.append(token)
         step += 1
-        if len(keep) < active.numel():
-            index = torch.tensor(keep, dtype=torch.long, device=src.device)
-            active, best = active[index], best[index]
-            encoded, state = encoded.select(index), state.select(index)
+        keep = (~finished).nonzero(as_tuple=True)[0]
+        if keep.numel() < active.numel():
+            active, best = active[keep], best[keep]
+            encoded, state = encoded.select(keep), state.select(keep)
+            min_lens, max_lens, history = min_lens[keep], max_lens[keep], history[keep]
+        history = torch.cat([history, best.unsqueeze(1)], dim=1)
         prev = best
-    return [Hypothesis(tokens[i], scores[i],
-                       torch.stack(attention[i]) if return_attention else None)
-            for i in range(batch)]
+    if options.return_attention:
+        for hyp in hyps:
+            hyp.attention = torch.stack(hyp.attention)
+    return hyps

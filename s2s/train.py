@@ -81,7 +81,7 @@ class Trainer:
     # ---- set-up -----------------------------------------------------------------------
     def setup(self, resume: bool = False) -> None:
         state = self._load_resume_state() if resume else None
-        tokenizer = None if state is None else _tokenizer_from_state(state)
+        tokenizer = None if state is None else tokenizer_from_state(state)
         if self.dist.is_main:
             self.data = prepare_data(self.config, self.run_dir, tokenizer)
         if self.dist.enabled:  # other ranks read the tokenizer rank 0 trained or restored
@@ -322,7 +322,7 @@ def validate(model: Seq2Seq, data: PreparedData, config: Config,
             "bleu": scores.bleu, "chrf": scores.chrf, "exact": scores.exact}
 
 
-def _tokenizer_from_state(state: dict[str, Any]) -> Tokenizer:
+def tokenizer_from_state(state: dict[str, Any]) -> Tokenizer:
     tgt = state["tgt_spm"]
     return Tokenizer(tensor_to_bytes(state["src_spm"]),
                      None if tgt is None else tensor_to_bytes(tgt))

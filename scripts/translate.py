@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Translate text with a model file: scripts/translate.py --model MODEL [--input F] [--output F]
+"""Translate text with a model file: scripts/translate.py --model MODEL [--beam N] [--n-best K]
 
-Reads one sentence per line from --input (or stdin) and writes one translation per line.
-Sentences given as arguments are translated instead of the input.
+Reads one sentence per line from --input (or stdin; sentences given as arguments instead) and
+writes one translation per line to --output (or stdout). With --n-best K > 1 each input gets K
+lines "INDEX<TAB>TRANSLATION<TAB>SCORE". A progress bar is shown on a terminal.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cli_common import add_decoding_args, fail, translate_options
+from tqdm import tqdm
 
-from s2s.checkpoint import CheckpointError  # noqa: E402
-from s2s.translator import DecodingOptions, InputTooLongError, Translator  # noqa: E402
+from s2s.checkpoint import CheckpointError
+from s2s.translator import InputTooLongError, Translation, Translator
+
+CHUNK_LINES = 256
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -22,9 +26,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", required=True, help="model file (model.pt / best.pt)")
     parser.add_argument("--input", help="source file, one sentence per line (default: stdin)")
     parser.add_argument("--output", help="output file (default: stdout)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--batch-tokens", type=int, default=4000)
+    parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("sentences", nargs="*", help="sentences to translate")
+    add_decoding_args(parser)
     return parser.parse_args(argv)
 
 
@@ -36,20 +40,34 @@ def read_sources(args: argparse.Namespace) -> list[str]:
     return sys.stdin.read().splitlines()
 
 
+def format_result(index: int, result: Translation, n_best: int) -> str:
+    if n_best == 1:
+        return result.text + "\n"
+    if not result.alternatives:  # empty input
+        return f"{index}\t\t0.0000\n"
+    return "".join(f"{index}\t{c.text}\t{c.normalized_score:.4f}\n" for c in result.alternatives)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        translator = Translator.from_file(args.model, args.device)
+        options = translate_options(args)
+        translator = Translator.from_file(args.model, args.device, args.dtype)
         sources = read_sources(args)
-        results = translator.translate(sources, DecodingOptions(batch_tokens=args.batch_tokens))
-    except (CheckpointError, InputTooLongError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    lines = "".join(result.text + "\n" for result in results)
+        show = not args.no_progress and sys.stderr.isatty()
+        lines: list[str] = []
+        with tqdm(total=len(sources), unit="sent", disable=not show) as bar:
+            for start in range(0, len(sources), CHUNK_LINES):
+                chunk = sources[start:start + CHUNK_LINES]
+                for offset, result in enumerate(translator.translate(chunk, options)):
+                    lines.append(format_result(start + offset, result, args.n_best))
+                bar.update(len(chunk))
+    except (CheckpointError, InputTooLongError, OSError, ValueError) as error:
+        return fail(str(error))
     if args.output:
-        Path(args.output).write_text(lines, encoding="utf-8")
+        Path(args.output).write_text("".join(lines), encoding="utf-8")
     else:
-        sys.stdout.write(lines)
+        sys.stdout.write("".join(lines))
     return 0
 
 

@@ -1,0 +1,34 @@
+"""Checkpoint averaging: the mean of several training states' weights as a model file."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from s2s.checkpoint import (
+    TRAIN_STATE_FORMAT,
+    CheckpointError,
+    average_state_dicts,
+    load_checkpoint,
+)
+from s2s.config import config_from_dict
+from s2s.model import Seq2Seq
+from s2s.model_file import save_model_file
+from s2s.train import tokenizer_from_state
+
+
+def average_training_states(paths: Sequence[str | Path], output: str | Path) -> None:
+    """Average the model weights of training states of one run and write a model file."""
+    if not paths:
+        raise CheckpointError("no checkpoint to average")
+    states = [load_checkpoint(path, TRAIN_STATE_FORMAT) for path in paths]
+    configs = [config_from_dict(state["config"]) for state in states]
+    if any(c.model != configs[0].model for c in configs):
+        raise CheckpointError("checkpoints to average have different model configs")
+    tokenizer = tokenizer_from_state(states[-1])
+    model = Seq2Seq(configs[0].model, len(tokenizer.src), len(tokenizer.tgt))
+    averaged = average_state_dicts([state["model"] for state in states])
+    meta = {"averaged_from": [str(p) for p in paths],
+            "steps": [state["progress"]["step"] for state in states],
+            "src_lang": configs[0].data.src_lang, "tgt_lang": configs[0].data.tgt_lang}
+    save_model_file(output, model, tokenizer, meta, averaged)

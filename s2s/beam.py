@@ -1,0 +1,176 @@
+"""Batched beam search over the model's one-step decoder, as small pieces:
+
+- ``top_candidates``: extend every beam by every token, keep the best 2k per sentence;
+- ``collect_finished``: candidates ending in EOS among the best k become finished hypotheses;
+- ``continuations``: the best k candidates not ending in EOS become the next beams;
+- ``search_finished``: a sentence is done when no live beam can still enter its n-best list;
+- ``BeamBatch.keep``: done sentences leave the active batch, so the cost falls as they finish.
+
+All rows of the active batch are decoded in one call per step; there is no Python loop over
+sentences or beams on the tensor path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from s2s.decoder import DecoderState, EncoderOutput
+from s2s.model import Seq2Seq
+from s2s.search import (
+    Hypothesis,
+    SearchOptions,
+    apply_constraints,
+    gnmt_length_penalty,
+    length_limits,
+)
+from s2s.tokenizer import BOS_ID, EOS_ID
+
+NEG_INF = float("-inf")
+
+
+@dataclass
+class Candidates:
+    """Best 2k extensions per active sentence; all (active, 2k)."""
+
+    scores: torch.Tensor
+    beams: torch.Tensor
+    tokens: torch.Tensor
+
+
+def top_candidates(beam_scores: torch.Tensor, log_probs: torch.Tensor) -> Candidates:
+    """beam_scores: (active, k) cumulative log-probs; log_probs: (active * k, V)."""
+    active, k = beam_scores.shape
+    vocab = log_probs.size(1)
+    total = (beam_scores.unsqueeze(2) + log_probs.view(active, k, vocab)).view(active, -1)
+    scores, flat = total.topk(min(2 * k, k * vocab), dim=1)
+    return Candidates(scores, torch.div(flat, vocab, rounding_mode="floor"), flat % vocab)
+
+
+def collect_finished(candidates: Candidates, k: int, history: torch.Tensor,
+                     attention: torch.Tensor | None, sentence_ids: list[int],
+                     finished: list[list[Hypothesis]], alpha: float) -> None:
+    """Record EOS candidates ranked within the best k as finished hypotheses.
+    history: (active * k, t) tokens so far; attention: (active * k, t + 1, src_len) or None."""
+    ranked = candidates.tokens[:, :k] == EOS_ID
+    ranked &= candidates.scores[:, :k] > NEG_INF
+    for sentence, rank in ranked.nonzero().tolist():
+        row = sentence * k + int(candidates.beams[sentence, rank])
+        tokens = history[row].tolist()
+        score = float(candidates.scores[sentence, rank])
+        finished[sentence_ids[sentence]].append(Hypothesis(
+            tokens, score, None if attention is None else attention[row].cpu(),
+            score / gnmt_length_penalty(len(tokens) + 1, alpha)))
+
+
+def continuations(candidates: Candidates, k: int) -> Candidates:
+    """The best k candidates per sentence that do not end in EOS; (active, k) each."""
+    scores = candidates.scores.masked_fill(candidates.tokens == EOS_ID, NEG_INF)
+    best, order = scores.topk(k, dim=1)
+    return Candidates(best, candidates.beams.gather(1, order), candidates.tokens.gather(1, order))
+
+
+def search_finished(best_active: torch.Tensor, max_lens: torch.Tensor,
+                    finished: list[list[Hypothesis]], options: SearchOptions) -> torch.Tensor:
+    """Which active sentences are done: (active,) bool.
+
+    best_active: (active,) best cumulative score among the live beams; max_lens: (active,).
+    A live beam's score can only fall and the GNMT penalty is largest at the maximum length, so
+    ``best_active / lp(max_len)`` bounds any normalized score still to come. A sentence is done
+    when its n-th best finished hypothesis reaches that bound (or no live beam is left): the
+    n-best list can no longer change. (Stopping after k finished hypotheses instead lets short,
+    early-ending hypotheses crowd out a better, longer one.)
+    """
+    penalty = ((5.0 + max_lens.float()) / 6.0) ** options.length_penalty
+    bound = (best_active / penalty).tolist()
+    done = []
+    for hyps, limit in zip(finished, bound):
+        scores = sorted((h.normalized_score for h in hyps), reverse=True)
+        done.append(len(scores) >= options.n_best and scores[options.n_best - 1] >= limit)
+    return torch.tensor(done, device=best_active.device) | ~torch.isfinite(best_active)
+
+
+@dataclass
+class BeamBatch:
+    """The active sentences' beams. Row r of the flat tensors is sentence r // k, beam r % k."""
+
+    sentence_ids: list[int]
+    scores: torch.Tensor            # (active, k)
+    history: torch.Tensor           # (active * k, t)
+    attention: torch.Tensor | None  # (active * k, t, src_len)
+    encoded: EncoderOutput
+    state: DecoderState
+    min_lens: torch.Tensor          # (active * k,)
+    max_lens: torch.Tensor          # (active * k,)
+
+    def advance(self, chosen: Candidates, state: DecoderState,
+                weights: torch.Tensor | None) -> None:
+        """Make the chosen candidates the new beams; weights: (active * k, src_len) or None."""
+        active, k = chosen.scores.shape
+        offsets = torch.arange(active, device=chosen.beams.device).unsqueeze(1) * k
+        rows = (chosen.beams + offsets).view(-1)
+        self.scores = chosen.scores
+        self.history = torch.cat([self.history[rows], chosen.tokens.view(-1, 1)], dim=1)
+        self.state = state.select(rows)
+        if self.attention is not None:
+            self.attention = self.attention[rows]
+
+    def keep(self, sentences: torch.Tensor, k: int) -> None:
+        """Keep only the given active sentence positions (1-D long tensor)."""
+        rows = (sentences.unsqueeze(1) * k + torch.arange(k, device=sentences.device)).view(-1)
+        self.sentence_ids = [self.sentence_ids[i] for i in sentences.tolist()]
+        self.scores = self.scores[sentences]
+        self.history, self.min_lens, self.max_lens = (
+            self.history[rows], self.min_lens[rows], self.max_lens[rows])
+        self.encoded, self.state = self.encoded.select(rows), self.state.select(rows)
+        if self.attention is not None:
+            self.attention = self.attention[rows]
+
+
+def start_beams(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
+                options: SearchOptions) -> BeamBatch:
+    k, batch = options.beam_size, src.size(0)
+    encoded, state = model.encode(src, src_lens)
+    rows = torch.arange(batch, device=src.device).repeat_interleave(k)
+    scores = torch.full((batch, k), NEG_INF, device=src.device)
+    scores[:, 0] = 0.0  # all beams start identical: expand only the first
+    attention = (src.new_zeros((batch * k, 0, src.size(1)), dtype=torch.float)
+                 if options.return_attention else None)
+    return BeamBatch(
+        list(range(batch)), scores, src.new_zeros((batch * k, 0)), attention,
+        encoded.select(rows), state.select(rows),
+        length_limits(src_lens, options.min_len_a, options.min_len_b)[rows],
+        length_limits(src_lens, options.max_len_a, options.max_len_b)[rows])
+
+
+@torch.no_grad()
+def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
+                options: SearchOptions) -> list[list[Hypothesis]]:
+    """src: (batch, src_len); src_lens: (batch,). Returns, per row, ``options.n_best``
+    hypotheses sorted by length-normalized score (best first)."""
+    k = options.beam_size
+    beams = start_beams(model, src, src_lens, options)
+    finished: list[list[Hypothesis]] = [[] for _ in range(src.size(0))]
+    prev = torch.full((src.size(0) * k,), BOS_ID, dtype=torch.long, device=src.device)
+    step = 0
+    while beams.sentence_ids:
+        log_probs, state, weights = model.decode_step(prev, beams.encoded, beams.state)
+        apply_constraints(log_probs, step, beams.min_lens, beams.max_lens, beams.history, options)
+        attention = beams.attention
+        if attention is not None:
+            attention = torch.cat([attention, weights.float().unsqueeze(1)], dim=1)
+        candidates = top_candidates(beams.scores, log_probs)
+        collect_finished(candidates, k, beams.history, attention, beams.sentence_ids, finished,
+                         options.length_penalty)
+        chosen = continuations(candidates, k)
+        beams.attention = attention
+        beams.advance(chosen, state, weights)
+        step += 1
+        done = search_finished(chosen.scores[:, 0], beams.max_lens[::k],
+                               [finished[s] for s in beams.sentence_ids], options)
+        if bool(done.any()):
+            beams.keep((~done).nonzero(as_tuple=True)[0], k)
+        prev = beams.history[:, -1] if beams.sentence_ids else prev
+    return [sorted(hyps, key=lambda h: -h.normalized_score)[: options.n_best]
+            for hyps in finished]

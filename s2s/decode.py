@@ -1,0 +1,37 @@
+"""Decode many piece-id sequences: sort by length, batch by a token budget, restore order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from s2s.beam import beam_search
+from s2s.data import pad, split_by_tokens
+from s2s.model import Seq2Seq
+from s2s.search import Hypothesis, SearchOptions, greedy_search
+
+
+@torch.no_grad()
+def decode_batch(model: Seq2Seq, sources: Sequence[Sequence[int]], search: SearchOptions,
+                 device: torch.device) -> list[list[Hypothesis]]:
+    """One batch of non-empty sources -> n-best lists (greedy when beam_size is 1)."""
+    src = pad(sources).to(device)
+    src_lens = torch.tensor([len(s) for s in sources], device=device)
+    if search.beam_size == 1:
+        return [[hyp] for hyp in greedy_search(model, src, src_lens, search)]
+    return beam_search(model, src, src_lens, search)
+
+
+def decode_sources(model: Seq2Seq, sources: Sequence[Sequence[int]], search: SearchOptions,
+                   batch_tokens: int, device: torch.device) -> list[list[Hypothesis]]:
+    """n-best lists in input order; an empty source gets an empty list. Batches hold at most
+    ``batch_tokens`` source tokens (rows x longest), sentences sorted by length."""
+    results: list[list[Hypothesis]] = [[] for _ in sources]
+    lengths = [len(s) for s in sources]
+    order = sorted((i for i, n in enumerate(lengths) if n), key=lambda i: lengths[i])
+    for chunk in split_by_tokens(order, lengths, batch_tokens):
+        for index, nbest in zip(chunk, decode_batch(model, [sources[i] for i in chunk], search,
+                                                    device)):
+            results[index] = nbest
+    return results

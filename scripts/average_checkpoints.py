@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Average the last N training states of a run into a model file.
+
+scripts/average_checkpoints.py --run-dir runs/NAME [--last 3] [--output runs/NAME/averaged.pt]
+or with explicit files: --inputs step-1.pt step-2.pt ... --output averaged.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cli_common import fail
+
+from s2s.average import average_training_states
+from s2s.checkpoint import CheckpointDir, CheckpointError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-dir", help="run folder holding step-*.pt training states")
+    parser.add_argument("--last", type=int, default=3, help="how many of the newest states")
+    parser.add_argument("--inputs", nargs="+", help="training-state files to average")
+    parser.add_argument("--output", help="model file to write (default: RUN_DIR/averaged.pt)")
+    args = parser.parse_args(argv)
+    if bool(args.run_dir) == bool(args.inputs):
+        return fail("give either --run-dir or --inputs")
+    if args.inputs:
+        paths = [Path(p) for p in args.inputs]
+    else:
+        paths = CheckpointDir(args.run_dir, keep_last=args.last).states()[-args.last:]
+    output = Path(args.output or Path(args.run_dir or ".") / "averaged.pt")
+    try:
+        average_training_states(paths, output)
+    except CheckpointError as error:
+        return fail(str(error))
+    print(f"averaged {len(paths)} checkpoints ({', '.join(p.name for p in paths)}) -> {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

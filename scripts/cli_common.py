@@ -1,0 +1,52 @@
+"""Command-line pieces shared by the scripts: decoding options and error reporting."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from s2s.search import SearchOptions  # noqa: E402
+from s2s.translator import TranslateOptions  # noqa: E402
+
+
+def add_decoding_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("decoding")
+    group.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy)")
+    group.add_argument("--n-best", type=int, default=1, help="hypotheses per input")
+    group.add_argument("--length-penalty", type=float, default=1.0, help="GNMT alpha")
+    group.add_argument("--max-len-a", type=float, default=1.5)
+    group.add_argument("--max-len-b", type=int, default=10,
+                       help="max output tokens = a * source tokens + b")
+    group.add_argument("--min-len-a", type=float, default=0.0)
+    group.add_argument("--min-len-b", type=int, default=0)
+    group.add_argument("--no-repeat-ngram", type=int, default=0, help="0 = off")
+    unk = group.add_mutually_exclusive_group()
+    unk.add_argument("--forbid-unk", action="store_true", help="never output the unknown token")
+    unk.add_argument("--replace-unk", action="store_true",
+                     help="replace unknown tokens by the most attended source piece")
+    group.add_argument("--batch-tokens", type=int, default=4000,
+                       help="source tokens per batch (rows x longest)")
+    group.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    group.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16", "int8"],
+                       help="fp16/bf16 on CUDA; int8 dynamic quantization on the CPU")
+
+
+def translate_options(args: argparse.Namespace) -> TranslateOptions:
+    """TranslateOptions from parsed arguments; raises ValueError for inconsistent values."""
+    search = SearchOptions(
+        beam_size=args.beam, n_best=args.n_best, length_penalty=args.length_penalty,
+        max_len_a=args.max_len_a, max_len_b=args.max_len_b, min_len_a=args.min_len_a,
+        min_len_b=args.min_len_b, no_repeat_ngram=args.no_repeat_ngram,
+        forbid_unk=args.forbid_unk)
+    return TranslateOptions(search=search, batch_tokens=args.batch_tokens,
+                            replace_unk=args.replace_unk)
+
+
+def fail(message: str, status: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return status
