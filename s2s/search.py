@@ -86,7 +86,7 @@ def apply_constraints(log_probs: torch.Tensor, step: int, min_lens: torch.Tensor
 def block_repeated_ngrams(log_probs: torch.Tensor, history: torch.Tensor, n: int) -> None:
     """Forbid any token that would complete an n-gram already present in the row's history.
     log_probs: (rows, V); history: (rows, t)."""
-    if history.size(1) < n - 1 or history.size(1) < 1:
+    if history.size(1) < max(n - 1, 1) or (n > 1 and history.size(1) < n):
         return
     if n == 1:
         log_probs.scatter_(1, history, float("-inf"))
