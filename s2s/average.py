@@ -14,6 +14,7 @@ from s2s.checkpoint import (
 from s2s.config import config_from_dict
 from s2s.model import Seq2Seq
 from s2s.model_file import save_model_file
+from s2s.shortlist import Shortlist
 from s2s.train import tokenizer_from_state
 
 
@@ -31,4 +32,6 @@ def average_training_states(paths: Sequence[str | Path], output: str | Path) -> 
     meta = {"averaged_from": [str(p) for p in paths],
             "steps": [state["progress"]["step"] for state in states],
             "src_lang": configs[0].data.src_lang, "tgt_lang": configs[0].data.tgt_lang}
-    save_model_file(output, model, tokenizer, meta, averaged)
+    listed = states[-1].get("shortlist")
+    shortlist = None if listed is None else Shortlist.from_state_dict(listed)
+    save_model_file(output, model, tokenizer, meta, averaged, shortlist)

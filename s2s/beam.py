@@ -22,6 +22,7 @@ from s2s.search import (
     Hypothesis,
     SearchOptions,
     apply_constraints,
+    encode_for_search,
     gnmt_length_penalty,
     length_limits,
 )
@@ -129,9 +130,9 @@ class BeamBatch:
 
 
 def start_beams(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
-                options: SearchOptions) -> BeamBatch:
+                options: SearchOptions, vocab_subset: torch.Tensor | None) -> BeamBatch:
     k, batch = options.beam_size, src.size(0)
-    encoded, state = model.encode(src, src_lens)
+    encoded, state = encode_for_search(model, src, src_lens, vocab_subset)
     rows = torch.arange(batch, device=src.device).repeat_interleave(k)
     scores = torch.full((batch, k), NEG_INF, device=src.device)
     scores[:, 0] = 0.0  # all beams start identical: expand only the first
@@ -146,11 +147,13 @@ def start_beams(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
 
 @torch.no_grad()
 def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
-                options: SearchOptions) -> list[list[Hypothesis]]:
-    """src: (batch, src_len); src_lens: (batch,). Returns, per row, ``options.n_best``
-    hypotheses sorted by length-normalized score (best first)."""
+                options: SearchOptions, vocab_subset: torch.Tensor | None = None
+                ) -> list[list[Hypothesis]]:
+    """src: (batch, src_len); src_lens: (batch,); vocab_subset: (C,) target ids the output may
+    use (None = all). Returns, per row, ``options.n_best`` hypotheses sorted by
+    length-normalized score (best first)."""
     k = options.beam_size
-    beams = start_beams(model, src, src_lens, options)
+    beams = start_beams(model, src, src_lens, options, vocab_subset)
     finished: list[list[Hypothesis]] = [[] for _ in range(src.size(0))]
     prev = torch.full((src.size(0) * k,), BOS_ID, dtype=torch.long, device=src.device)
     step = 0

@@ -108,6 +108,8 @@ class TrainConfig(StrictModel):
     log_every: int = Field(50, ge=1)
     keep_last: int = Field(3, ge=1)
     loss_chunk_rows: int = Field(1024, ge=1, description="rows per chunk of the fused output loss")
+    shortlist_per_source: int = Field(30, ge=0, description="decoding shortlist; 0 = none")
+    shortlist_frequent: int = Field(300, ge=0)
 
 
 class Config(StrictModel):

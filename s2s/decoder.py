@@ -21,18 +21,30 @@ from s2s.tokenizer import PAD_ID
 
 
 @dataclass
+class OutputSubset:
+    """The target ids a batch may emit (C,) and the output layer's rows for them:
+    weight (C, dec_hidden), bias (C,)."""
+
+    ids: torch.Tensor
+    weight: torch.Tensor
+    bias: torch.Tensor
+
+
+@dataclass
 class EncoderOutput:
     """memory: (batch, src_len, enc_hidden); keys: (batch, src_len, dec_hidden);
-    src_mask: (batch, src_len) bool, True on real tokens."""
+    src_mask: (batch, src_len) bool, True on real tokens; output_subset: a shortlist shared by
+    the whole batch, or None for the full vocabulary."""
 
     memory: torch.Tensor
     keys: torch.Tensor
     src_mask: torch.Tensor
+    output_subset: OutputSubset | None = None
 
     def select(self, index: torch.Tensor) -> EncoderOutput:
         """Keep/reorder/repeat rows: index (new_batch,) of row numbers."""
         return EncoderOutput(self.memory.index_select(0, index), self.keys.index_select(0, index),
-                             self.src_mask.index_select(0, index))
+                             self.src_mask.index_select(0, index), self.output_subset)
 
 
 @dataclass

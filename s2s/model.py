@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from s2s.config import ModelConfig
 from s2s.data import Batch
-from s2s.decoder import Decoder, DecoderState, EncoderOutput
+from s2s.decoder import Decoder, DecoderState, EncoderOutput, OutputSubset
 from s2s.encoder import Encoder
 from s2s.loss import fused_output_loss, reference_output_loss
 from s2s.tokenizer import PAD_ID
@@ -41,6 +44,7 @@ class Seq2Seq(nn.Module):
         self.bridge = Bridge(config)
         self.decoder = Decoder(tgt_vocab_size, config)
         self.output = nn.Linear(config.dec_hidden, tgt_vocab_size)
+        self.tgt_vocab_size = tgt_vocab_size
         if config.tie_embeddings:
             self.output.weight = self.decoder.embed.weight
 
@@ -58,8 +62,22 @@ class Seq2Seq(nn.Module):
         """One decoder step. prev_tokens: (batch,) -> log-probabilities (batch, tgt_vocab),
         new state, attention weights (batch, src_len)."""
         attentional, state, weights = self.decoder(prev_tokens.unsqueeze(1), encoded, state)
-        logits = self.output(attentional.squeeze(1)).float()
-        return torch.log_softmax(logits, dim=-1), state, weights.squeeze(1)
+        attentional = attentional.squeeze(1)
+        subset = encoded.output_subset
+        if subset is None:
+            logits = self.output(attentional).float()
+            return torch.log_softmax(logits, dim=-1), state, weights.squeeze(1)
+        sub_logits = F.linear(attentional, subset.weight, subset.bias).float()
+        log_probs = sub_logits.new_full((sub_logits.size(0), self.tgt_vocab_size), float("-inf"))
+        log_probs[:, subset.ids] = torch.log_softmax(sub_logits, dim=-1)
+        return log_probs, state, weights.squeeze(1)
+
+    def restrict_output(self, encoded: EncoderOutput, ids: torch.Tensor) -> EncoderOutput:
+        """Let decode_step score only target ``ids`` (C,) (others get -inf)."""
+        weight, bias = output_parameters(self.output)
+        subset = OutputSubset(ids, weight.index_select(0, ids).to(encoded.memory.dtype),
+                              bias.index_select(0, ids).to(encoded.memory.dtype))
+        return replace(encoded, output_subset=subset)
 
     def teacher_forced(self, src: torch.Tensor, src_lens: torch.Tensor,
                        tgt_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,6 +116,14 @@ class Seq2Seq(nn.Module):
         log_probs = torch.log_softmax(self.output(attentional).float(), dim=-1)
         token_nll = -log_probs.gather(2, batch.tgt_out.unsqueeze(2)).squeeze(2)
         return (token_nll * (batch.tgt_out != PAD_ID)).sum(1)
+
+
+def output_parameters(layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight, bias) of the output layer, also when it was dynamically quantized."""
+    weight, bias = layer.weight, layer.bias
+    if callable(weight):  # torch.ao dynamic quantized Linear: packed parameters
+        weight, bias = weight().dequantize(), bias()
+    return weight.detach(), bias.detach()
 
 
 def count_parameters(model: nn.Module) -> int:

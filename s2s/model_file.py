@@ -20,6 +20,7 @@ from s2s.checkpoint import (
 )
 from s2s.config import ModelConfig
 from s2s.model import Seq2Seq
+from s2s.shortlist import Shortlist
 from s2s.tokenizer import Tokenizer, TokenizerError
 
 
@@ -28,10 +29,12 @@ class LoadedModel:
     model: Seq2Seq
     tokenizer: Tokenizer
     meta: dict[str, Any]
+    shortlist: Shortlist | None = None
 
 
 def model_payload(model: Seq2Seq, tokenizer: Tokenizer, meta: dict[str, Any] | None = None,
-                  state_dict: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+                  state_dict: dict[str, torch.Tensor] | None = None,
+                  shortlist: Shortlist | None = None) -> dict[str, Any]:
     """The model file's content; ``state_dict`` overrides the model's own (e.g. an average)."""
     src_bytes, tgt_bytes = tokenizer.model_bytes()
     weights = state_dict if state_dict is not None else model.state_dict()
@@ -45,13 +48,15 @@ def model_payload(model: Seq2Seq, tokenizer: Tokenizer, meta: dict[str, Any] | N
         "src_spm": bytes_to_tensor(src_bytes),
         "tgt_spm": None if tgt_bytes is None else bytes_to_tensor(tgt_bytes),
         "meta": dict(meta or {}),
+        "shortlist": None if shortlist is None else shortlist.state_dict(),
     }
 
 
 def save_model_file(path: str | Path, model: Seq2Seq, tokenizer: Tokenizer,
                     meta: dict[str, Any] | None = None,
-                    state_dict: dict[str, torch.Tensor] | None = None) -> None:
-    atomic_save(model_payload(model, tokenizer, meta, state_dict), path)
+                    state_dict: dict[str, torch.Tensor] | None = None,
+                    shortlist: Shortlist | None = None) -> None:
+    atomic_save(model_payload(model, tokenizer, meta, state_dict, shortlist), path)
 
 
 def model_from_payload(payload: dict[str, Any], source: str) -> LoadedModel:
@@ -63,10 +68,12 @@ def model_from_payload(payload: dict[str, Any], source: str) -> LoadedModel:
                               None if tgt_spm is None else tensor_to_bytes(tgt_spm))
         model = Seq2Seq(config, payload["src_vocab_size"], payload["tgt_vocab_size"])
         model.load_state_dict(payload["state_dict"])
+        listed = payload.get("shortlist")
+        shortlist = None if listed is None else Shortlist.from_state_dict(listed)
     except (KeyError, TypeError, ValidationError, TokenizerError, RuntimeError) as error:
         raise CheckpointError(f"{source} is an inconsistent model file: {error}") from None
     model.eval()
-    return LoadedModel(model, tokenizer, payload.get("meta", {}))
+    return LoadedModel(model, tokenizer, payload.get("meta", {}), shortlist)
 
 
 def load_model_file(path: str | Path) -> LoadedModel:

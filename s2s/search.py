@@ -98,13 +98,23 @@ def block_repeated_ngrams(log_probs: torch.Tensor, history: torch.Tensor, n: int
     log_probs[rows, windows[rows, positions, -1]] = float("-inf")
 
 
+def encode_for_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
+                      vocab_subset: torch.Tensor | None):
+    encoded, state = model.encode(src, src_lens)
+    if vocab_subset is not None:
+        encoded = model.restrict_output(encoded, vocab_subset)
+    return encoded, state
+
+
 @torch.no_grad()
 def greedy_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
-                  options: SearchOptions | None = None) -> list[Hypothesis]:
-    """src: (batch, src_len); src_lens: (batch,). One hypothesis per row, in row order.
-    Finished sentences leave the active batch."""
+                  options: SearchOptions | None = None,
+                  vocab_subset: torch.Tensor | None = None) -> list[Hypothesis]:
+    """src: (batch, src_len); src_lens: (batch,); vocab_subset: (C,) target ids the output may
+    use (None = all). One hypothesis per row, in row order. Finished sentences leave the
+    active batch."""
     options = options or SearchOptions(beam_size=1)
-    encoded, state = model.encode(src, src_lens)
+    encoded, state = encode_for_search(model, src, src_lens, vocab_subset)
     batch = src.size(0)
     max_lens = length_limits(src_lens, options.max_len_a, options.max_len_b)
     min_lens = length_limits(src_lens, options.min_len_a, options.min_len_b)

@@ -38,6 +38,7 @@ from s2s.model import Seq2Seq, count_parameters
 from s2s.model_file import save_model_file
 from s2s.prepare import PreparedData, prepare_data
 from s2s.schedule import LRSchedule
+from s2s.shortlist import Shortlist
 from s2s.tokenizer import Tokenizer
 
 EventCallback = Callable[[dict[str, Any]], None]
@@ -88,6 +89,7 @@ class Trainer:
             torch.distributed.barrier()
             if not self.dist.is_main:
                 self.data = prepare_data(self.config, self.run_dir, tokenizer)
+        self.shortlist = self._build_shortlist()
         torch.manual_seed(self.cfg.seed)
         self.model = Seq2Seq(self.config.model, len(self.data.tokenizer.src),
                              len(self.data.tokenizer.tgt)).to(self.device)
@@ -105,6 +107,14 @@ class Trainer:
             self._restore(state)
         elif self.dist.is_main:
             self._start_run_folder()
+
+    def _build_shortlist(self) -> Shortlist | None:
+        if not (self.dist.is_main and self.cfg.shortlist_per_source):
+            return None
+        tokenizer = self.data.tokenizer
+        return Shortlist.build(self.data.train.src, self.data.train.tgt, len(tokenizer.src),
+                               len(tokenizer.tgt), self.cfg.shortlist_per_source,
+                               self.cfg.shortlist_frequent)
 
     def _wrap(self, model: Seq2Seq) -> torch.nn.Module:
         if not self.dist.enabled:
@@ -248,10 +258,12 @@ class Trainer:
                 "src_lang": self.config.data.src_lang, "tgt_lang": self.config.data.tgt_lang,
                 "parameters": count_parameters(self.model)}
         self.checkpoints.save_state(self._state_payload(rng_states), self.progress.step)
-        save_model_file(self.run_dir / "model.pt", self.model, self.data.tokenizer, meta)
+        save_model_file(self.run_dir / "model.pt", self.model, self.data.tokenizer, meta,
+                        shortlist=self.shortlist)
         if improved:
             save_model_file(self.run_dir / "best.pt", self.model, self.data.tokenizer,
-                            {**meta, "best_score": self.progress.best_score})
+                            {**meta, "best_score": self.progress.best_score},
+                            shortlist=self.shortlist)
 
     def _state_payload(self, rng_states: list[Any]) -> dict[str, Any]:
         src_bytes, tgt_bytes = self.data.tokenizer.model_bytes()
@@ -268,6 +280,7 @@ class Trainer:
                          "history": progress.history},
             "src_spm": bytes_to_tensor(src_bytes),
             "tgt_spm": None if tgt_bytes is None else bytes_to_tensor(tgt_bytes),
+            "shortlist": None if self.shortlist is None else self.shortlist.state_dict(),
         }
 
     # ---- resume -----------------------------------------------------------------------

@@ -56,6 +56,7 @@ class TranslateOptions:
     search: SearchOptions = SearchOptions(beam_size=5)
     batch_tokens: int = 4000        # source tokens per batch (rows x longest)
     replace_unk: bool = False       # UNK -> the most attended source piece
+    use_shortlist: bool = True      # score only shortlisted target pieces (if the file has one)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -90,6 +91,7 @@ class Translator:
         self.model = prepare_model(loaded.model.eval(), self.device, dtype)
         self.tokenizer = loaded.tokenizer
         self.meta = loaded.meta
+        self.shortlist = loaded.shortlist
         self.max_src_len = loaded.model.config.max_src_len
 
     @classmethod
@@ -114,7 +116,9 @@ class Translator:
         if options.replace_unk and not search.return_attention:
             search = replace(search, return_attention=True)
         sources = self.encode(texts)
-        nbests = decode_sources(self.model, sources, search, options.batch_tokens, self.device)
+        shortlist = self.shortlist if options.use_shortlist else None
+        nbests = decode_sources(self.model, sources, search, options.batch_tokens, self.device,
+                                shortlist)
         return [self._result(source, nbest, options.replace_unk) if source
                 else Translation("", 0.0, [])
                 for source, nbest in zip(sources, nbests)]

@@ -1,0 +1,78 @@
+"""Lexical shortlist (as in Marian): decode with only the target pieces a batch can need.
+
+Built from the training data: for each source piece, the ``per_source`` target pieces most
+associated with it (Dice coefficient of sentence co-occurrence), plus the ``frequent`` most
+frequent target pieces and the special ids. At decoding time the union over a batch's source
+pieces is the set of candidates the output layer scores, typically a few hundred to two thousand
+of the full vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from s2s.tokenizer import SPECIAL_IDS
+
+
+class Shortlist:
+    def __init__(self, table: torch.Tensor, frequent: torch.Tensor, tgt_vocab_size: int):
+        """table: (src_vocab, per_source) target ids, -1 where unused; frequent: (n,) ids."""
+        self.table = table.long()
+        self.frequent = frequent.long()
+        self.tgt_vocab_size = tgt_vocab_size
+
+    @classmethod
+    def build(cls, src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]],
+              src_vocab_size: int, tgt_vocab_size: int, per_source: int = 50,
+              frequent: int = 500) -> Shortlist:
+        keys, src_counts, tgt_counts = _cooccurrences(src, tgt, src_vocab_size, tgt_vocab_size)
+        pair_keys, pair_counts = torch.unique(keys, return_counts=True)
+        s, t = pair_keys // tgt_vocab_size, pair_keys % tgt_vocab_size
+        dice = 2.0 * pair_counts / (src_counts[s] + tgt_counts[t])
+        order = torch.sort(dice, descending=True, stable=True).indices
+        order = order[torch.sort(s[order], stable=True).indices]   # by source, best first
+        s_sorted, t_sorted = s[order], t[order]
+        group_start = torch.searchsorted(s_sorted, s_sorted, side="left")
+        rank = torch.arange(len(s_sorted)) - group_start
+        keep = rank < per_source
+        table = torch.full((src_vocab_size, per_source), -1, dtype=torch.long)
+        table[s_sorted[keep], rank[keep]] = t_sorted[keep]
+        top = torch.topk(tgt_counts, min(frequent, tgt_vocab_size)).indices
+        return cls(table, top, tgt_vocab_size)
+
+    def candidates(self, src: torch.Tensor) -> torch.Tensor:
+        """src: (batch, src_len) ids (padding included) -> sorted unique target ids (C,)."""
+        listed = self.table[src.unique().cpu()].flatten()
+        specials = torch.tensor(SPECIAL_IDS, dtype=torch.long)
+        ids = torch.cat([specials, self.frequent, listed[listed >= 0]])
+        return ids.unique().to(src.device)
+
+    def state_dict(self) -> dict[str, torch.Tensor | int]:
+        return {"table": self.table.to(torch.int32), "frequent": self.frequent.to(torch.int32),
+                "tgt_vocab_size": self.tgt_vocab_size}
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> Shortlist:
+        return cls(state["table"], state["frequent"], int(state["tgt_vocab_size"]))
+
+
+def _cooccurrences(src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]],
+                   src_vocab_size: int, tgt_vocab_size: int
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pair keys (s * tgt_vocab + t, once per sentence pair) and per-piece sentence counts."""
+    keys = []
+    src_counts = torch.zeros(src_vocab_size)
+    tgt_counts = torch.zeros(tgt_vocab_size)
+    for s_ids, t_ids in zip(src, tgt):
+        s_set = torch.tensor(sorted(set(s_ids)), dtype=torch.long)
+        t_set = torch.tensor(sorted(set(t_ids)), dtype=torch.long)
+        if len(s_set) == 0 or len(t_set) == 0:
+            continue
+        src_counts[s_set] += 1
+        tgt_counts[t_set] += 1
+        keys.append((s_set.unsqueeze(1) * tgt_vocab_size + t_set.unsqueeze(0)).flatten())
+    if not keys:
+        raise ValueError("no sentence pair to build a shortlist from")
+    return torch.cat(keys), src_counts, tgt_counts

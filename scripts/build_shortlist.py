@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""Add a decoding shortlist to a model file, built from a parallel corpus.
+
+scripts/build_shortlist.py --model runs/x/best.pt --src train.de --tgt train.en [--output F]
+(Training already stores one in the model files it writes; this is for older files or to try
+other sizes.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cli_common import fail
+
+from s2s.checkpoint import MODEL_FORMAT, CheckpointError, atomic_save, load_checkpoint
+from s2s.data import DataError, read_parallel
+from s2s.model_file import model_from_payload
+from s2s.shortlist import Shortlist
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--src", required=True, help="training source file")
+    parser.add_argument("--tgt", required=True, help="training target file")
+    parser.add_argument("--per-source", type=int, default=30)
+    parser.add_argument("--frequent", type=int, default=300)
+    parser.add_argument("--output", help="default: overwrite --model")
+    args = parser.parse_args(argv)
+    try:
+        payload = load_checkpoint(args.model, MODEL_FORMAT)
+        tokenizer = model_from_payload(payload, args.model).tokenizer
+        src, tgt = read_parallel(args.src, args.tgt)
+    except (CheckpointError, DataError) as error:
+        return fail(str(error))
+    shortlist = Shortlist.build(tokenizer.src.encode(src), tokenizer.tgt.encode(tgt),
+                                len(tokenizer.src), len(tokenizer.tgt), args.per_source,
+                                args.frequent)
+    payload["shortlist"] = shortlist.state_dict()
+    atomic_save(payload, args.output or args.model)
+    print(f"shortlist ({args.per_source} per source piece + {args.frequent} frequent) "
+          f"written to {args.output or args.model}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
