@@ -25,6 +25,8 @@ from s2s.search import (
     encode_for_search,
     gnmt_length_penalty,
     length_limits,
+    to_vocab_ids,
+    vocab_id_list,
 )
 from s2s.tokenizer import BOS_ID, EOS_ID
 
@@ -41,26 +43,32 @@ class Candidates:
 
 
 def top_candidates(beam_scores: torch.Tensor, log_probs: torch.Tensor) -> Candidates:
-    """beam_scores: (active, k) cumulative log-probs; log_probs: (active * k, V)."""
+    """beam_scores: (active, k) cumulative log-probs; log_probs: (active * k, V).
+
+    The best 2k extensions of a sentence are among each beam's own best 2k tokens, so a
+    per-row top-k comes first and the full (active, k * V) score matrix is never built."""
     active, k = beam_scores.shape
-    vocab = log_probs.size(1)
-    total = (beam_scores.unsqueeze(2) + log_probs.view(active, k, vocab)).view(active, -1)
-    scores, flat = total.topk(min(2 * k, k * vocab), dim=1)
-    return Candidates(scores, torch.div(flat, vocab, rounding_mode="floor"), flat % vocab)
+    width = min(2 * k, log_probs.size(1))
+    row_scores, row_tokens = log_probs.topk(width, dim=1)            # (active * k, width)
+    total = (beam_scores.view(-1, 1) + row_scores).view(active, k * width)
+    scores, flat = total.topk(min(2 * k, k * width), dim=1)
+    tokens = row_tokens.view(active, k * width).gather(1, flat)
+    return Candidates(scores, torch.div(flat, width, rounding_mode="floor"), tokens)
 
 
-def collect_finished(candidates: Candidates, k: int, history: torch.Tensor,
-                     attention: torch.Tensor | None, sentence_ids: list[int],
-                     finished: list[list[Hypothesis]], alpha: float) -> None:
+def collect_finished(candidates: Candidates, k: int, beams: BeamBatch,
+                     attention: torch.Tensor | None, finished: list[list[Hypothesis]],
+                     alpha: float) -> None:
     """Record EOS candidates ranked within the best k as finished hypotheses.
-    history: (active * k, t) tokens so far; attention: (active * k, t + 1, src_len) or None."""
+    attention: (active * k, t + 1, src_len) or None."""
+    history, encoded = beams.history, beams.encoded
     ranked = candidates.tokens[:, :k] == EOS_ID
     ranked &= candidates.scores[:, :k] > NEG_INF
     for sentence, rank in ranked.nonzero().tolist():
         row = sentence * k + int(candidates.beams[sentence, rank])
-        tokens = history[row].tolist()
+        tokens = vocab_id_list(encoded, history[row].tolist())
         score = float(candidates.scores[sentence, rank])
-        finished[sentence_ids[sentence]].append(Hypothesis(
+        finished[beams.sentence_ids[sentence]].append(Hypothesis(
             tokens, score, None if attention is None else attention[row].cpu(),
             score / gnmt_length_penalty(len(tokens) + 1, alpha)))
 
@@ -72,19 +80,22 @@ def continuations(candidates: Candidates, k: int) -> Candidates:
     return Candidates(best, candidates.beams.gather(1, order), candidates.tokens.gather(1, order))
 
 
-def search_finished(best_active: torch.Tensor, max_lens: torch.Tensor,
+def search_finished(best_active: torch.Tensor, max_lens: torch.Tensor, length: int,
                     finished: list[list[Hypothesis]], options: SearchOptions) -> torch.Tensor:
     """Which active sentences are done: (active,) bool.
 
-    best_active: (active,) best cumulative score among the live beams; max_lens: (active,).
-    A live beam's score can only fall and the GNMT penalty is largest at the maximum length, so
-    ``best_active / lp(max_len)`` bounds any normalized score still to come. A sentence is done
-    when its n-th best finished hypothesis reaches that bound (or no live beam is left): the
-    n-best list can no longer change. (Stopping after k finished hypotheses instead lets short,
-    early-ending hypotheses crowd out a better, longer one.)
+    best_active: (active,) best cumulative score among the live beams after ``length`` tokens;
+    max_lens: (active,). A live beam's score can only fall, so with ``exact_stop`` the bound
+    ``best_active / lp(max_len)`` (the GNMT penalty is largest at the maximum length) covers any
+    normalized score still to come, and the n-best list provably cannot change once its n-th
+    entry reaches it. Without it, the bound is ``best_active / lp(length + 1)``: the best live
+    beam, had it ended now (the usual heuristic, as OpenNMT's; much less work). Either way
+    stopping waits for the n-th best finished hypothesis to beat the live beams; merely
+    counting k finished ones lets short early endings crowd out a better, longer one.
     """
-    penalty = ((5.0 + max_lens.float()) / 6.0) ** options.length_penalty
-    bound = (best_active / penalty).tolist()
+    horizon = max_lens.float() if options.exact_stop else torch.full_like(
+        best_active, float(length + 1))
+    bound = (best_active / ((5.0 + horizon) / 6.0) ** options.length_penalty).tolist()
     done = []
     for hyps, limit in zip(finished, bound):
         scores = sorted((h.normalized_score for h in hyps), reverse=True)
@@ -164,16 +175,15 @@ def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
         if attention is not None:
             attention = torch.cat([attention, weights.float().unsqueeze(1)], dim=1)
         candidates = top_candidates(beams.scores, log_probs)
-        collect_finished(candidates, k, beams.history, attention, beams.sentence_ids, finished,
-                         options.length_penalty)
+        collect_finished(candidates, k, beams, attention, finished, options.length_penalty)
         chosen = continuations(candidates, k)
         beams.attention = attention
         beams.advance(chosen, state, weights)
         step += 1
-        done = search_finished(chosen.scores[:, 0], beams.max_lens[::k],
+        done = search_finished(chosen.scores[:, 0], beams.max_lens[::k], step,
                                [finished[s] for s in beams.sentence_ids], options)
         if bool(done.any()):
             beams.keep((~done).nonzero(as_tuple=True)[0], k)
-        prev = beams.history[:, -1] if beams.sentence_ids else prev
+        prev = to_vocab_ids(beams.encoded, beams.history[:, -1])
     return [sorted(hyps, key=lambda h: -h.normalized_score)[: options.n_best]
             for hyps in finished]

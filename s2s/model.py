@@ -59,21 +59,22 @@ class Seq2Seq(nn.Module):
     def decode_step(
         self, prev_tokens: torch.Tensor, encoded: EncoderOutput, state: DecoderState
     ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
-        """One decoder step. prev_tokens: (batch,) -> log-probabilities (batch, tgt_vocab),
-        new state, attention weights (batch, src_len)."""
+        """One decoder step. prev_tokens: (batch,) vocabulary ids -> log-probabilities
+        (batch, tgt_vocab) (or (batch, C) over ``encoded.output_subset``), new state, attention
+        weights (batch, src_len)."""
         attentional, state, weights = self.decoder(prev_tokens.unsqueeze(1), encoded, state)
         attentional = attentional.squeeze(1)
         subset = encoded.output_subset
         if subset is None:
             logits = self.output(attentional).float()
             return torch.log_softmax(logits, dim=-1), state, weights.squeeze(1)
-        sub_logits = F.linear(attentional, subset.weight, subset.bias).float()
-        log_probs = sub_logits.new_full((sub_logits.size(0), self.tgt_vocab_size), float("-inf"))
-        log_probs[:, subset.ids] = torch.log_softmax(sub_logits, dim=-1)
-        return log_probs, state, weights.squeeze(1)
+        logits = F.linear(attentional, subset.weight, subset.bias).float()
+        return torch.log_softmax(logits, dim=-1), state, weights.squeeze(1)
 
     def restrict_output(self, encoded: EncoderOutput, ids: torch.Tensor) -> EncoderOutput:
-        """Let decode_step score only target ``ids`` (C,) (others get -inf)."""
+        """Let decode_step score only the target ``ids`` (C,), sorted and including the special
+        ids (which so keep their positions): its log-probabilities are then (batch, C), over
+        positions in ``ids``."""
         weight, bias = output_parameters(self.output)
         subset = OutputSubset(ids, weight.index_select(0, ids).to(encoded.memory.dtype),
                               bias.index_select(0, ids).to(encoded.memory.dtype))

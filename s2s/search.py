@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from s2s.decoder import EncoderOutput
 from s2s.model import Seq2Seq
 from s2s.tokenizer import BOS_ID, EOS_ID, UNK_ID
 
@@ -29,6 +30,7 @@ class SearchOptions:
     no_repeat_ngram: int = 0           # 0 = off
     forbid_unk: bool = False
     return_attention: bool = False
+    exact_stop: bool = False           # beam: stop only when the n-best provably can't change
 
     def __post_init__(self) -> None:
         if self.beam_size < 1:
@@ -64,7 +66,8 @@ def gnmt_length_penalty(length: int, alpha: float) -> float:
 def apply_constraints(log_probs: torch.Tensor, step: int, min_lens: torch.Tensor,
                       max_lens: torch.Tensor, history: torch.Tensor | None,
                       options: SearchOptions) -> torch.Tensor:
-    """Mask log_probs (rows, V) in place for decoding step ``step`` (0-based).
+    """Mask log_probs (rows, V) in place for decoding step ``step`` (0-based). V may be a
+    shortlist's output space: the special ids keep their positions there.
 
     min_lens, max_lens: (rows,) per-row limits; history: (rows, step) tokens so far (or None).
     EOS is forbidden before the minimum length and forced at the maximum length.
@@ -100,10 +103,23 @@ def block_repeated_ngrams(log_probs: torch.Tensor, history: torch.Tensor, n: int
 
 def encode_for_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
                       vocab_subset: torch.Tensor | None):
+    """Encode; with a vocab_subset (sorted ids, specials first), decode_step scores only those
+    ids and search works on positions in the subset ("output space")."""
     encoded, state = model.encode(src, src_lens)
     if vocab_subset is not None:
         encoded = model.restrict_output(encoded, vocab_subset)
     return encoded, state
+
+
+def to_vocab_ids(encoded: EncoderOutput, tokens: torch.Tensor) -> torch.Tensor:
+    """Output-space token positions -> vocabulary ids (identity without a subset)."""
+    subset = encoded.output_subset
+    return tokens if subset is None else subset.ids[tokens]
+
+
+def vocab_id_list(encoded: EncoderOutput, tokens: list[int]) -> list[int]:
+    subset = encoded.output_subset
+    return tokens if subset is None else subset.ids[tokens].tolist()
 
 
 @torch.no_grad()
@@ -142,8 +158,9 @@ def greedy_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
             encoded, state = encoded.select(keep), state.select(keep)
             min_lens, max_lens, history = min_lens[keep], max_lens[keep], history[keep]
         history = torch.cat([history, best.unsqueeze(1)], dim=1)
-        prev = best
-    if options.return_attention:
-        for hyp in hyps:
+        prev = to_vocab_ids(encoded, best)
+    for hyp in hyps:
+        hyp.tokens = vocab_id_list(encoded, hyp.tokens)
+        if options.return_attention:
             hyp.attention = torch.stack(hyp.attention)
     return hyps
