@@ -141,9 +141,10 @@ class BeamBatch:
 
 
 def start_beams(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
-                options: SearchOptions, vocab_subset: torch.Tensor | None) -> BeamBatch:
+                options: SearchOptions, vocab_subset: torch.Tensor | None,
+                row_mask: torch.Tensor | None) -> BeamBatch:
     k, batch = options.beam_size, src.size(0)
-    encoded, state = encode_for_search(model, src, src_lens, vocab_subset)
+    encoded, state = encode_for_search(model, src, src_lens, vocab_subset, row_mask)
     rows = torch.arange(batch, device=src.device).repeat_interleave(k)
     scores = torch.full((batch, k), NEG_INF, device=src.device)
     scores[:, 0] = 0.0  # all beams start identical: expand only the first
@@ -158,13 +159,13 @@ def start_beams(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
 
 @torch.no_grad()
 def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
-                options: SearchOptions, vocab_subset: torch.Tensor | None = None
-                ) -> list[list[Hypothesis]]:
+                options: SearchOptions, vocab_subset: torch.Tensor | None = None,
+                row_mask: torch.Tensor | None = None) -> list[list[Hypothesis]]:
     """src: (batch, src_len); src_lens: (batch,); vocab_subset: (C,) target ids the output may
-    use (None = all). Returns, per row, ``options.n_best`` hypotheses sorted by
-    length-normalized score (best first)."""
+    use (None = all); row_mask: (batch, C) per-sentence restriction. Returns, per row,
+    ``options.n_best`` hypotheses sorted by length-normalized score (best first)."""
     k = options.beam_size
-    beams = start_beams(model, src, src_lens, options, vocab_subset)
+    beams = start_beams(model, src, src_lens, options, vocab_subset, row_mask)
     finished: list[list[Hypothesis]] = [[] for _ in range(src.size(0))]
     prev = torch.full((src.size(0) * k,), BOS_ID, dtype=torch.long, device=src.device)
     step = 0

@@ -18,13 +18,17 @@ def decode_batch(model: Seq2Seq, sources: Sequence[Sequence[int]], search: Searc
                  device: torch.device, shortlist: Shortlist | None = None
                  ) -> list[list[Hypothesis]]:
     """One batch of non-empty sources -> n-best lists (greedy when beam_size is 1). With a
-    shortlist, the output layer scores only the batch's candidate target pieces."""
+    shortlist, the output layer scores only the batch's candidate target pieces, and each
+    sentence chooses among its own candidates (so the batch does not change its translation)."""
     src = pad(sources).to(device)
     src_lens = torch.tensor([len(s) for s in sources], device=device)
-    subset = None if shortlist is None else shortlist.candidates(src)
+    subset = row_mask = None
+    if shortlist is not None:
+        subset = shortlist.candidates(src)
+        row_mask = shortlist.row_mask(src, subset)
     if search.beam_size == 1:
-        return [[hyp] for hyp in greedy_search(model, src, src_lens, search, subset)]
-    return beam_search(model, src, src_lens, search, subset)
+        return [[hyp] for hyp in greedy_search(model, src, src_lens, search, subset, row_mask)]
+    return beam_search(model, src, src_lens, search, subset, row_mask)
 
 
 def decode_sources(model: Seq2Seq, sources: Sequence[Sequence[int]], search: SearchOptions,

@@ -33,18 +33,21 @@ class OutputSubset:
 @dataclass
 class EncoderOutput:
     """memory: (batch, src_len, enc_hidden); keys: (batch, src_len, dec_hidden);
-    src_mask: (batch, src_len) bool, True on real tokens; output_subset: a shortlist shared by
-    the whole batch, or None for the full vocabulary."""
+    src_mask: (batch, src_len) bool, True on real tokens; output_subset: the target ids the
+    batch may emit (None = the full vocabulary); output_mask: (batch, C) bool, which of them
+    each row may emit (None = all)."""
 
     memory: torch.Tensor
     keys: torch.Tensor
     src_mask: torch.Tensor
     output_subset: OutputSubset | None = None
+    output_mask: torch.Tensor | None = None
 
     def select(self, index: torch.Tensor) -> EncoderOutput:
         """Keep/reorder/repeat rows: index (new_batch,) of row numbers."""
+        mask = None if self.output_mask is None else self.output_mask.index_select(0, index)
         return EncoderOutput(self.memory.index_select(0, index), self.keys.index_select(0, index),
-                             self.src_mask.index_select(0, index), self.output_subset)
+                             self.src_mask.index_select(0, index), self.output_subset, mask)
 
 
 @dataclass

@@ -69,16 +69,19 @@ class Seq2Seq(nn.Module):
             logits = self.output(attentional).float()
             return torch.log_softmax(logits, dim=-1), state, weights.squeeze(1)
         logits = F.linear(attentional, subset.weight, subset.bias).float()
+        if encoded.output_mask is not None:
+            logits = logits.masked_fill(~encoded.output_mask, float("-inf"))
         return torch.log_softmax(logits, dim=-1), state, weights.squeeze(1)
 
-    def restrict_output(self, encoded: EncoderOutput, ids: torch.Tensor) -> EncoderOutput:
+    def restrict_output(self, encoded: EncoderOutput, ids: torch.Tensor,
+                        row_mask: torch.Tensor | None = None) -> EncoderOutput:
         """Let decode_step score only the target ``ids`` (C,), sorted and including the special
         ids (which so keep their positions): its log-probabilities are then (batch, C), over
-        positions in ``ids``."""
+        positions in ``ids``; row_mask (batch, C) further limits each row."""
         weight, bias = output_parameters(self.output)
         subset = OutputSubset(ids, weight.index_select(0, ids).to(encoded.memory.dtype),
                               bias.index_select(0, ids).to(encoded.memory.dtype))
-        return replace(encoded, output_subset=subset)
+        return replace(encoded, output_subset=subset, output_mask=row_mask)
 
     def teacher_forced(self, src: torch.Tensor, src_lens: torch.Tensor,
                        tgt_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -102,12 +102,13 @@ def block_repeated_ngrams(log_probs: torch.Tensor, history: torch.Tensor, n: int
 
 
 def encode_for_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
-                      vocab_subset: torch.Tensor | None):
+                      vocab_subset: torch.Tensor | None, row_mask: torch.Tensor | None = None):
     """Encode; with a vocab_subset (sorted ids, specials first), decode_step scores only those
-    ids and search works on positions in the subset ("output space")."""
+    ids (and, with row_mask (batch, C), only each row's own) and search works on positions in
+    the subset ("output space")."""
     encoded, state = model.encode(src, src_lens)
     if vocab_subset is not None:
-        encoded = model.restrict_output(encoded, vocab_subset)
+        encoded = model.restrict_output(encoded, vocab_subset, row_mask)
     return encoded, state
 
 
@@ -125,12 +126,13 @@ def vocab_id_list(encoded: EncoderOutput, tokens: list[int]) -> list[int]:
 @torch.no_grad()
 def greedy_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
                   options: SearchOptions | None = None,
-                  vocab_subset: torch.Tensor | None = None) -> list[Hypothesis]:
+                  vocab_subset: torch.Tensor | None = None,
+                  row_mask: torch.Tensor | None = None) -> list[Hypothesis]:
     """src: (batch, src_len); src_lens: (batch,); vocab_subset: (C,) target ids the output may
-    use (None = all). One hypothesis per row, in row order. Finished sentences leave the
-    active batch."""
+    use (None = all); row_mask: (batch, C) per-sentence restriction. One hypothesis per row, in
+    row order. Finished sentences leave the active batch."""
     options = options or SearchOptions(beam_size=1)
-    encoded, state = encode_for_search(model, src, src_lens, vocab_subset)
+    encoded, state = encode_for_search(model, src, src_lens, vocab_subset, row_mask)
     batch = src.size(0)
     max_lens = length_limits(src_lens, options.max_len_a, options.max_len_b)
     min_lens = length_limits(src_lens, options.min_len_a, options.min_len_b)

@@ -49,6 +49,19 @@ class Shortlist:
         ids = torch.cat([specials, self.frequent, listed[listed >= 0]])
         return ids.unique().to(src.device)
 
+    def row_mask(self, src: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """Which of the batch candidates ``ids`` (C,) each sentence may use: (batch, C) bool.
+
+        A sentence's own candidates (specials, frequent pieces, pieces listed for its source
+        pieces) do not depend on the other sentences, so neither does its translation."""
+        src = src.cpu()
+        allowed = torch.zeros(src.size(0), self.tgt_vocab_size, dtype=torch.bool)
+        allowed[:, list(SPECIAL_IDS)] = True
+        allowed[:, self.frequent] = True
+        listed = self.table[src].flatten(1)                 # (batch, src_len * per_source)
+        allowed.scatter_(1, listed.clamp(min=0), True)      # -1 (unused) -> PAD, a special
+        return allowed[:, ids.cpu()].to(ids.device)
+
     def state_dict(self) -> dict[str, torch.Tensor | int]:
         return {"table": self.table.to(torch.int32), "frequent": self.frequent.to(torch.int32),
                 "tgt_vocab_size": self.tgt_vocab_size}

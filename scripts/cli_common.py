@@ -31,6 +31,8 @@ def add_decoding_args(parser: argparse.ArgumentParser) -> None:
                      help="replace unknown tokens by the most attended source piece")
     group.add_argument("--batch-tokens", type=int, default=4000,
                        help="source tokens per batch (rows x longest)")
+    group.add_argument("--no-shortlist", action="store_true",
+                       help="score the whole target vocabulary (ignore the model's shortlist)")
     group.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     group.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16", "int8"],
                        help="fp16/bf16 on CUDA; int8 dynamic quantization on the CPU")
@@ -44,7 +46,7 @@ def translate_options(args: argparse.Namespace) -> TranslateOptions:
         min_len_b=args.min_len_b, no_repeat_ngram=args.no_repeat_ngram,
         forbid_unk=args.forbid_unk)
     return TranslateOptions(search=search, batch_tokens=args.batch_tokens,
-                            replace_unk=args.replace_unk)
+                            replace_unk=args.replace_unk, use_shortlist=not args.no_shortlist)
 
 
 def fail(message: str, status: int = 2) -> int:

@@ -64,3 +64,29 @@ def test_decoding_never_leaves_the_subset(make_model):
             assert set(hyp.tokens) <= allowed
     for hyp in greedy_search(model, src, lens, vocab_subset=subset):
         assert set(hyp.tokens) <= allowed
+
+
+def test_a_sentence_allowed_pieces_do_not_depend_on_the_batch():
+    shortlist = Shortlist.build(SRC, TGT, 12, 12, per_source=1, frequent=0)
+    batch = torch.tensor([[5, 7], [6, 8]])
+    ids = shortlist.candidates(batch)
+    in_batch = set(ids[shortlist.row_mask(batch, ids)[0]].tolist())
+    alone_ids = shortlist.candidates(batch[:1])
+    alone = set(alone_ids[shortlist.row_mask(batch[:1], alone_ids)[0]].tolist())
+    assert in_batch == alone
+    assert 10 in ids.tolist() and 10 not in in_batch   # the other sentence's piece
+
+
+def test_row_mask_keeps_decoding_batch_invariant(make_model):
+    model = make_model(seed=5, vocab=12).eval()
+    shortlist = Shortlist.build(SRC, TGT, 12, 12, per_source=1, frequent=0)
+    src = torch.tensor([[5, 7], [6, 8]])
+    lens = torch.tensor([2, 2])
+    ids = shortlist.candidates(src)
+    together = greedy_search(model, src, lens, vocab_subset=ids,
+                             row_mask=shortlist.row_mask(src, ids))
+    alone_ids = shortlist.candidates(src[:1])
+    alone = greedy_search(model, src[:1], lens[:1], vocab_subset=alone_ids,
+                          row_mask=shortlist.row_mask(src[:1], alone_ids))
+    assert together[0].tokens == alone[0].tokens
+    assert together[0].score == alone[0].score
