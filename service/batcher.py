@@ -1,0 +1,223 @@
+"""Dynamic batching for one model: sentences of concurrent requests share model batches.
+
+``submit`` puts a request's sentences into a bounded queue (capacity counted in sentences; a
+request that does not fit is refused whole with QueueFull) and returns one future per sentence.
+One worker task forms batches: items with equal TranslateOptions only, in arrival order, up to
+``max_sentences`` and ``max_tokens`` (rows x longest source), as soon as a batch is full or
+``max_wait_s`` after its first item was queued. The batch, sorted by length, runs in the model's
+own one-thread executor (one batch at a time per model, never on the event loop); each future gets
+exactly its sentence's result. Cancelled futures (deadline, client gone) are skipped when batches
+are formed, so their work is dropped. CUDA out-of-memory splits a batch in halves and retries,
+down to single sentences.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
+
+import torch
+
+from s2s.translator import TranslateOptions
+from service.errors import NotReady, QueueFull, TooLarge
+from service.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _Item:
+    text: str
+    n_tokens: int
+    future: asyncio.Future
+    enqueued: float
+    queued: bool = True
+
+
+def translate_splitting_on_oom(translate: Callable[[list[str], TranslateOptions], list],
+                               texts: list[str], options: TranslateOptions,
+                               on_split: Callable[[], None] | None = None) -> list[Any]:
+    """translate(texts) with CUDA out-of-memory handled by halving the batch; returns one result
+    per text, in order: a Translation, or the exception for a single text that still fails."""
+    try:
+        results = list(translate(texts, options))
+    except torch.cuda.OutOfMemoryError as error:
+        if len(texts) == 1:
+            return [error]
+        if on_split is not None:
+            on_split()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        half = len(texts) // 2
+        return (translate_splitting_on_oom(translate, texts[:half], options, on_split)
+                + translate_splitting_on_oom(translate, texts[half:], options, on_split))
+    if len(results) != len(texts):
+        raise RuntimeError(f"translator returned {len(results)} results for {len(texts)} inputs")
+    return results
+
+
+class Batcher:
+    def __init__(self, name: str, translator: Any, *, max_tokens: int, max_sentences: int,
+                 max_wait_s: float, capacity: int, metrics: Metrics | None = None):
+        self.name = name
+        self.translator = translator          # swapped by a reload; read once per batch
+        self.max_tokens = max_tokens
+        self.max_sentences = max_sentences
+        self.max_wait_s = max_wait_s
+        self.capacity = capacity
+        self.metrics = metrics or Metrics()
+        self._groups: dict[TranslateOptions, deque[_Item]] = {}
+        self._depth = 0
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task | None = None
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"batcher-{name}")
+
+    @property
+    def depth(self) -> int:
+        """Sentences waiting (not yet in a batch)."""
+        return self._depth
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), name=f"batcher-{self.name}")
+
+    async def close(self) -> None:
+        """Stop taking work, finish everything queued, then stop the worker."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        self._executor.shutdown(wait=False)
+
+    def submit(self, texts: Sequence[str], n_tokens: Sequence[int], options: TranslateOptions
+               ) -> list[asyncio.Future]:
+        """Queue sentences (non-blank, within the model's length); one future per sentence."""
+        if self._closing:
+            raise NotReady(f"model {self.name} is shutting down")
+        if len(texts) > self.capacity:
+            raise TooLarge(f"the request has {len(texts)} sentences; at most {self.capacity} "
+                           "fit in the queue")
+        if self._depth + len(texts) > self.capacity:
+            raise QueueFull(f"the queue of {self.name} is full ({self._depth} sentences waiting); "
+                            "retry later")
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        group = self._groups.setdefault(options, deque())
+        futures = []
+        for text, count in zip(texts, n_tokens):
+            item = _Item(text, count, loop.create_future(), now)
+            item.future.add_done_callback(partial(self._forget, item))
+            group.append(item)
+            futures.append(item.future)
+        self._set_depth(self._depth + len(texts))
+        self._wake.set()
+        return futures
+
+    def _forget(self, item: _Item, _future: asyncio.Future) -> None:
+        if item.queued:  # cancelled while waiting: its work is dropped
+            item.queued = False
+            self._set_depth(self._depth - 1)
+
+    def _set_depth(self, depth: int) -> None:
+        self._depth = depth
+        self.metrics.queue_depth.labels(self.name).set(depth)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._wake.clear()
+            picked, wait = self._next_batch(loop.time())
+            if picked is not None:
+                await self._execute(*picked)
+                continue
+            if self._closing and not self._groups:
+                return
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _plan(self, items: deque[_Item]) -> tuple[int, bool]:
+        """How many live items from the front form the next batch, and whether it is full."""
+        count = longest = 0
+        for item in items:
+            if not item.queued:
+                continue
+            if count == self.max_sentences:
+                return count, True
+            grown = max(longest, item.n_tokens)
+            if count and (count + 1) * grown > self.max_tokens:
+                return count, True
+            count, longest = count + 1, grown
+        return count, count >= self.max_sentences
+
+    def _next_batch(self, now: float
+                    ) -> tuple[tuple[TranslateOptions, list[_Item]] | None, float | None]:
+        """A batch to run now, else (None, seconds until one is due or None to wait for work)."""
+        oldest: tuple[float, TranslateOptions, int] | None = None
+        for options, items in list(self._groups.items()):
+            while items and not items[0].queued:
+                items.popleft()
+            if not items:
+                del self._groups[options]
+                continue
+            count, full = self._plan(items)
+            if full or self._closing:
+                return (options, self._take(options, count)), None
+            if oldest is None or items[0].enqueued < oldest[0]:
+                oldest = (items[0].enqueued, options, count)
+        if oldest is None:
+            return None, None
+        due = oldest[0] + self.max_wait_s
+        if now >= due:
+            return (oldest[1], self._take(oldest[1], oldest[2])), None
+        return None, due - now
+
+    def _take(self, options: TranslateOptions, count: int) -> list[_Item]:
+        items = self._groups[options]
+        batch: list[_Item] = []
+        while items and len(batch) < count:
+            item = items.popleft()
+            if item.queued:
+                item.queued = False
+                batch.append(item)
+        if not items:
+            del self._groups[options]
+        self._set_depth(self._depth - len(batch))
+        return batch
+
+    async def _execute(self, options: TranslateOptions, items: list[_Item]) -> None:
+        items.sort(key=lambda item: item.n_tokens)
+        texts = [item.text for item in items]
+        padded = len(items) * max(item.n_tokens for item in items)
+        m = self.metrics
+        m.batch_size.labels(self.name).observe(len(items))
+        m.batch_tokens.labels(self.name).observe(padded)
+        run_options = replace(options, batch_tokens=max(options.batch_tokens, padded))
+        on_split = m.oom_splits.labels(self.name).inc
+        started = time.perf_counter()
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(
+                self._executor, translate_splitting_on_oom, self.translator.translate, texts,
+                run_options, on_split)
+        except Exception as error:  # the model failed: every sentence of the batch gets it
+            log.exception("batch of %d sentences failed on %s", len(items), self.name)
+            results = [error] * len(items)
+        m.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
+        for item, result in zip(items, results):
+            if isinstance(result, BaseException):
+                if not item.future.done():
+                    item.future.set_exception(result)
+                continue
+            m.sentences.labels(self.name).inc()
+            m.translated_tokens.labels(self.name, "source").inc(item.n_tokens)
+            m.translated_tokens.labels(self.name, "target").inc(len(result.tokens))
+            if not item.future.done():
+                item.future.set_result(result)

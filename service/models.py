@@ -1,0 +1,211 @@
+"""The models being served: one file per language pair (``<src>-<tgt>.pt``), each with a batcher.
+
+Loading and warm-up run in a thread. A (re)loaded model is swapped in only after it loaded and
+translated the warm-up sentence; a file that fails keeps the old model serving and the error is
+reported. The registry is ready when every model file found is served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from s2s.search import SearchOptions
+from s2s.translator import TranslateOptions, Translator, resolve_device
+from service.batcher import Batcher
+from service.metrics import Metrics
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PAIR_FILE = re.compile(r"^([A-Za-z]{2,8})-([A-Za-z]{2,8})\.pt$")
+
+LANGUAGE_NAMES = {
+    "ar": "Arabic", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek",
+    "en": "English", "es": "Spanish", "fi": "Finnish", "fr": "French", "hi": "Hindi",
+    "hu": "Hungarian", "it": "Italian", "ja": "Japanese", "ko": "Korean", "nl": "Dutch",
+    "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sv": "Swedish",
+    "tr": "Turkish", "uk": "Ukrainian", "zh": "Chinese",
+}
+
+TranslatorFactory = Callable[[Path], Any]
+
+
+def default_factory(settings: Settings) -> TranslatorFactory:
+    """Translator.from_file with the settings' device; dtype by the device it resolves to."""
+
+    def load(path: Path) -> Translator:
+        device = resolve_device(settings.device)
+        dtype = settings.dtype if device.type == "cuda" else settings.cpu_dtype
+        return Translator.from_file(path, str(device), dtype)
+
+    return load
+
+
+def find_model_files(folder: Path) -> dict[str, Path]:
+    """{"de-en": folder/de-en.pt, ...}; other files are ignored."""
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for path in sorted(folder.iterdir()):
+        match = PAIR_FILE.match(path.name)
+        if match and path.is_file():
+            found[f"{match[1].lower()}-{match[2].lower()}"] = path
+    return found
+
+
+def file_signature(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+
+@dataclass
+class ModelSlot:
+    pair: str
+    path: Path
+    batcher: Batcher | None = None
+    signature: tuple[int, int, int] | None = None
+    loaded_at: float | None = None
+    error: str | None = None
+
+    @property
+    def source(self) -> str:
+        return self.pair.split("-")[0]
+
+    @property
+    def target(self) -> str:
+        return self.pair.split("-")[1]
+
+    @property
+    def translator(self) -> Any | None:
+        return None if self.batcher is None else self.batcher.translator
+
+    @property
+    def serving(self) -> bool:
+        return self.batcher is not None
+
+
+@dataclass
+class ReloadReport:
+    loaded: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+class ModelRegistry:
+    def __init__(self, settings: Settings, metrics: Metrics,
+                 factory: TranslatorFactory | None = None):
+        self.settings = settings
+        self.metrics = metrics
+        self.factory = factory or default_factory(settings)
+        self.slots: dict[str, ModelSlot] = {}
+        self.startup_done = False
+        self._lock = asyncio.Lock()
+
+    @property
+    def ready(self) -> bool:
+        return (self.startup_done and bool(self.slots)
+                and all(slot.serving for slot in self.slots.values()))
+
+    def readiness(self) -> dict[str, Any]:
+        return {
+            "ready": self.ready,
+            "startup_done": self.startup_done,
+            "models": {pair: ("ready" if slot.serving else f"not loaded: {slot.error or '...'}")
+                       for pair, slot in self.slots.items()},
+        }
+
+    def serving_slots(self) -> list[ModelSlot]:
+        return [slot for slot in self.slots.values() if slot.serving]
+
+    def languages(self) -> list[dict[str, Any]]:
+        """LibreTranslate's shape: one entry per source language with its targets."""
+        targets: dict[str, list[str]] = {}
+        for slot in self.serving_slots():
+            targets.setdefault(slot.source, []).append(slot.target)
+        return [{"code": code, "name": LANGUAGE_NAMES.get(code, code), "targets": sorted(tgts)}
+                for code, tgts in sorted(targets.items())]
+
+    def _load_and_warm(self, path: Path) -> Any:
+        """In a worker thread: load the file and translate the warm-up sentence."""
+        translator = self.factory(path)
+        options = TranslateOptions(search=SearchOptions(beam_size=self.settings.default_beam_size))
+        translator.translate([self.settings.warmup_text], options)
+        return translator
+
+    def _new_batcher(self, pair: str, translator: Any) -> Batcher:
+        s = self.settings
+        batcher = Batcher(pair, translator, max_tokens=s.max_batch_tokens,
+                          max_sentences=s.max_batch_sentences, max_wait_s=s.max_wait_ms / 1000,
+                          capacity=s.queue_capacity, metrics=self.metrics)
+        batcher.start()
+        return batcher
+
+    async def startup(self) -> None:
+        """Load and warm up every model file (the ready state follows)."""
+        try:
+            report = await self.reload()
+            if not self.slots:
+                log.warning("no model files (<src>-<tgt>.pt) in %s: not ready",
+                            self.settings.models_dir)
+            for pair, reason in report.failed.items():
+                log.error("model %s failed to load: %s", pair, reason)
+        finally:
+            self.startup_done = True
+
+    async def reload(self, force: bool = False) -> ReloadReport:
+        """Load new or changed model files (all with ``force``), drop pairs whose file is gone."""
+        async with self._lock:
+            report = ReloadReport()
+            found = find_model_files(self.settings.models_dir)
+            for pair, path in found.items():
+                await self._reload_one(pair, path, force, report)
+            for pair in [pair for pair in self.slots if pair not in found]:
+                slot = self.slots.pop(pair)
+                if slot.batcher is not None:
+                    await slot.batcher.close()
+                self.metrics.model_ready.labels(pair).set(0)
+                report.removed.append(pair)
+            return report
+
+    async def _reload_one(self, pair: str, path: Path, force: bool, report: ReloadReport) -> None:
+        slot = self.slots.setdefault(pair, ModelSlot(pair, path))
+        try:
+            signature = file_signature(path)
+        except OSError as error:
+            report.failed[pair] = slot.error = f"cannot read {path}: {error}"
+            return
+        if slot.serving and signature == slot.signature and not force:
+            report.unchanged.append(pair)
+            return
+        try:
+            translator = await asyncio.to_thread(self._load_and_warm, path)
+        except Exception as error:  # any failure keeps the old model serving
+            slot.error = f"{type(error).__name__}: {error}"
+            report.failed[pair] = slot.error
+            self.metrics.reloads.labels(pair, "failed").inc()
+            log.error("loading %s failed (%s); %s", path, slot.error,
+                      "the old model keeps serving" if slot.serving else "pair not served")
+            return
+        if slot.batcher is None:
+            slot.batcher = self._new_batcher(pair, translator)
+        else:
+            slot.batcher.translator = translator   # batches from now on use the new model
+        slot.path, slot.signature, slot.loaded_at, slot.error = path, signature, time.time(), None
+        self.metrics.model_ready.labels(pair).set(1)
+        self.metrics.reloads.labels(pair, "loaded").inc()
+        report.loaded.append(pair)
+        log.info("serving %s from %s", pair, path)
+
+    async def close(self) -> None:
+        """Finish queued work of every model, then stop the batchers."""
+        for slot in self.slots.values():
+            if slot.batcher is not None:
+                await slot.batcher.close()

@@ -1,0 +1,168 @@
+"""One request's way through the service: limits, pair, sentence splitting, length check, the
+model's batcher, deadline and client disconnect, results put back into the texts."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from starlette.requests import Request
+
+from s2s.translator import InputTooLongError, TranslateOptions, Translation
+from service.errors import (
+    ClientDisconnected,
+    DeadlineExceeded,
+    InputTooLong,
+    NotReady,
+    OutOfMemory,
+    ServiceError,
+    TooLarge,
+    TranslationFailed,
+    UnknownPair,
+)
+from service.models import ModelRegistry, ModelSlot
+from service.settings import Settings
+from service.text import join_text, sentences_of, split_text
+
+
+@dataclass
+class TextResult:
+    """A text's line structure, its sentences and their translations (in order)."""
+
+    lines: list[list[str]]
+    sentences: list[str]
+    results: list[Translation]
+
+    @property
+    def text(self) -> str:
+        return join_text(self.lines, (r.text for r in self.results))
+
+    @property
+    def score(self) -> float:
+        return sum(r.score for r in self.results)
+
+    def candidate_count(self) -> int:
+        """Candidates every sentence has (0 for an empty text)."""
+        return min((len(r.alternatives) for r in self.results), default=0)
+
+    def candidate(self, rank: int) -> tuple[str, float, float]:
+        """The text made of each sentence's rank-th candidate: text, score, normalized score."""
+        chosen = [r.alternatives[rank] for r in self.results]
+        return (join_text(self.lines, (c.text for c in chosen)), sum(c.score for c in chosen),
+                sum(c.normalized_score for c in chosen))
+
+
+def finite(value: float) -> float | None:
+    """JSON has no infinity: a score of -inf (no hypothesis) is reported as null."""
+    return value if math.isfinite(value) else None
+
+
+def check_limits(texts: Sequence[str], settings: Settings) -> None:
+    if len(texts) > settings.max_items:
+        raise TooLarge(f"{len(texts)} texts in one request; the limit is {settings.max_items}")
+    for number, text in enumerate(texts):
+        if len(text) > settings.max_item_chars:
+            raise TooLarge(f"text {number} has {len(text)} characters; the limit is "
+                           f"{settings.max_item_chars} per text")
+    total = sum(len(text) for text in texts)
+    if total > settings.max_total_chars:
+        raise TooLarge(f"the texts have {total} characters in all; the limit is "
+                       f"{settings.max_total_chars}")
+
+
+def find_slot(registry: ModelRegistry, source: str, target: str) -> ModelSlot:
+    pair = f"{source.lower()}-{target.lower()}"
+    slot = registry.slots.get(pair)
+    if slot is not None and slot.serving:
+        return slot
+    if slot is not None or not registry.startup_done:
+        raise NotReady(f"the model for {pair} is not loaded (yet); retry later")
+    available = ", ".join(s.pair for s in registry.serving_slots()) or "none"
+    hint = " (language detection 'auto' is not supported)" if source == "auto" else ""
+    raise UnknownPair(f"no model translates {source!r} to {target!r}{hint}; "
+                      f"available pairs: {available}")
+
+
+def count_pieces(slot: ModelSlot, texts: list[list[list[str]]]) -> list[int]:
+    """Subword pieces per sentence (all texts flattened); 413 for one the model cannot take."""
+    translator = slot.translator
+    flat = [(number, sentence) for number, lines in enumerate(texts)
+            for sentence in sentences_of(lines)]
+    if not flat:
+        return []
+    counts = [len(ids) for ids in translator.tokenizer.src.encode([s for _, s in flat])]
+    for (number, _), count in zip(flat, counts):
+        if count > translator.max_src_len:
+            raise InputTooLong(
+                f"text {number} has a sentence of {count} subword pieces; the model accepts at "
+                f"most {translator.max_src_len} (split the text into shorter sentences)")
+    return counts
+
+
+async def translate_texts(registry: ModelRegistry, settings: Settings, source: str, target: str,
+                          texts: Sequence[str], options: TranslateOptions,
+                          request: Request | None = None) -> list[TextResult]:
+    """Translate texts through the pair's batcher within the request deadline."""
+    deadline = asyncio.get_running_loop().time() + settings.request_timeout_s
+    check_limits(texts, settings)
+    slot = find_slot(registry, source, target)
+    segmented = [split_text(text) for text in texts]
+    counts = count_pieces(slot, segmented)
+    sentences = [s for lines in segmented for s in sentences_of(lines)]
+    results: list[Translation] = []
+    if sentences:
+        futures = slot.batcher.submit(sentences, counts, options)
+        results = await wait_results(futures, deadline, request)
+    out, start = [], 0
+    for lines in segmented:
+        mine = sentences_of(lines)
+        out.append(TextResult(lines, mine, results[start:start + len(mine)]))
+        start += len(mine)
+    return out
+
+
+async def wait_results(futures: list[asyncio.Future], deadline: float,
+                       request: Request | None) -> list[Translation]:
+    """The futures' results; on deadline, client disconnect or a failure the unfinished
+    futures are cancelled, so the batcher drops their sentences."""
+    gathered = asyncio.gather(*futures)
+    waiting: set[asyncio.Future] = {gathered}
+    disconnect = None
+    if request is not None:
+        disconnect = asyncio.ensure_future(wait_for_disconnect(request))
+        waiting.add(disconnect)
+    remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+    try:
+        done, _ = await asyncio.wait(waiting, timeout=remaining,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if gathered in done:
+            return gathered.result()
+        if disconnect is not None and disconnect in done:
+            raise ClientDisconnected("the client disconnected; its work was dropped")
+        raise DeadlineExceeded("the request did not finish before its deadline; its remaining "
+                               "sentences were dropped")
+    except (ServiceError, asyncio.CancelledError):
+        raise
+    except torch.cuda.OutOfMemoryError:
+        raise OutOfMemory("out of GPU memory even for a single sentence; retry later") from None
+    except InputTooLongError as error:
+        raise InputTooLong(str(error)) from None
+    except Exception as error:
+        raise TranslationFailed(f"translation failed: {type(error).__name__}: {error}") from None
+    finally:
+        for future in futures:
+            future.cancel()
+        gathered.cancel()
+        if disconnect is not None:
+            disconnect.cancel()
+
+
+async def wait_for_disconnect(request: Request) -> None:
+    """Returns when the client goes away (the body has been read already)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return

@@ -1,0 +1,92 @@
+"""Service settings: environment variables ``S2S_<FIELD>`` (e.g. ``S2S_MODELS_DIR``), an optional
+YAML/JSON settings file whose keys are the field names, and defaults.
+
+Precedence: explicit values (command-line flags) > settings file > environment > defaults.
+Unknown keys in a settings file are an error; unrelated ``S2S_*`` environment variables (used by
+other tools of the project) are ignored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+StrList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="S2S_", extra="forbid", validate_default=True)
+
+    # models and hardware
+    models_dir: Path = Field(Path("models"), description="folder of <src>-<tgt>.pt model files")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["fp32", "fp16", "bf16"] = Field("fp32", description="dtype on the GPU")
+    cpu_dtype: Literal["fp32", "int8"] = Field("fp32", description="dtype on the CPU")
+    threads: int = Field(0, ge=0, description="torch CPU threads (0 = torch's default)")
+    warmup_text: str = Field("Hello world.", min_length=1)
+
+    # dynamic batching (one batcher per model)
+    max_batch_tokens: int = Field(4000, ge=1, description="rows x longest source per batch")
+    max_batch_sentences: int = Field(64, ge=1, description="1 turns batching off")
+    max_wait_ms: float = Field(5.0, ge=0, description="wait for more work after the first item")
+    queue_capacity: int = Field(2048, ge=1, description="queued sentences per model")
+    request_timeout_s: float = Field(30.0, gt=0, description="deadline of a request")
+    retry_after_s: int = Field(1, ge=0, description="Retry-After header on 503")
+
+    # request limits
+    max_items: int = Field(128, ge=1, description="texts per request")
+    max_item_chars: int = Field(5000, ge=1)
+    max_total_chars: int = Field(50000, ge=1)
+    max_body_bytes: int = Field(1_000_000, ge=1)
+    default_beam_size: int = Field(5, ge=1)
+    max_beam_size: int = Field(16, ge=1)
+
+    # access and network
+    api_keys: StrList = Field(default_factory=list, description="empty = no key required")
+    cors_origins: StrList = Field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    reload_on_sighup: bool = True
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        """Environment form: comma-separated (``a,b``) or a JSON list (``["a", "b"]``)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return yaml.safe_load(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.default_beam_size > self.max_beam_size:
+            raise ValueError("default_beam_size must not exceed max_beam_size")
+        if self.max_item_chars > self.max_total_chars:
+            raise ValueError("max_item_chars must not exceed max_total_chars")
+        return self
+
+
+class SettingsError(ValueError):
+    """A settings file that cannot be read or has unknown or bad keys."""
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment, a YAML/JSON file (optional) and explicit overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as error:
+            raise SettingsError(f"cannot read settings file {path}: {error}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise SettingsError(f"settings file {path} must hold a mapping of setting: value")
+        values.update(loaded or {})
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    return Settings(**values)

@@ -1,0 +1,182 @@
+"""The dynamic batcher on its own: coalescing, limits, option groups, result routing, dropped
+work, draining, CUDA out-of-memory splitting."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+import torch
+
+from s2s.search import SearchOptions
+from s2s.translator import TranslateOptions
+from service.batcher import Batcher, translate_splitting_on_oom
+from service.errors import QueueFull
+from service.metrics import Metrics
+from tests.service_fixtures import FakeTranslator, wait_until
+
+BEAM1 = TranslateOptions(search=SearchOptions(beam_size=1))
+BEAM5 = TranslateOptions(search=SearchOptions(beam_size=5))
+
+
+def make_batcher(translator, **values) -> Batcher:
+    knobs = dict(max_tokens=1000, max_sentences=64, max_wait_s=0.05, capacity=100)
+    return Batcher("xx-yy", translator, **{**knobs, **values}, metrics=Metrics())
+
+
+def submit(batcher: Batcher, texts: list[str], options=BEAM1) -> list[asyncio.Future]:
+    return batcher.submit(texts, [len(t.split()) for t in texts], options)
+
+
+def test_concurrent_requests_share_one_batch():
+    fake = FakeTranslator()
+
+    async def main():
+        batcher = make_batcher(fake, max_wait_s=0.1)
+        batcher.start()
+        requests = [asyncio.gather(*submit(batcher, [f"text {i}"])) for i in range(6)]
+        results = await asyncio.gather(*requests)
+        await batcher.close()
+        return results
+
+    results = asyncio.run(main())
+    assert len(fake.batches) == 1 and sorted(fake.batches[0]) == [f"text {i}" for i in range(6)]
+    assert [r[0].text for r in results] == [f"fake(text {i})" for i in range(6)]
+
+
+def test_batches_respect_sentence_and_token_limits():
+    fake = FakeTranslator()
+
+    async def main(**limits):
+        batcher = make_batcher(fake, **limits)
+        batcher.start()
+        await asyncio.gather(*submit(batcher, ["a b c d e"] * 10))
+        await batcher.close()
+
+    asyncio.run(main(max_sentences=4))
+    assert [len(b) for b in fake.batches] == [4, 4, 2]
+    fake.calls.clear()
+    asyncio.run(main(max_tokens=12))     # 5 pieces each: 2 rows x 5 <= 12 < 3 rows x 5
+    assert [len(b) for b in fake.batches] == [2] * 5
+
+
+def test_different_options_never_share_a_batch():
+    fake = FakeTranslator()
+
+    async def main():
+        batcher = make_batcher(fake)
+        batcher.start()
+        futures = []
+        for i in range(8):
+            futures += submit(batcher, [f"t{i}"], BEAM1 if i % 2 else BEAM5)
+        await asyncio.gather(*futures)
+        await batcher.close()
+
+    asyncio.run(main())
+    assert len(fake.calls) == 2
+    for texts, options in fake.calls:
+        beam = options.search.beam_size
+        assert all((int(t[1:]) % 2 == 1) == (beam == 1) for t in texts)
+
+
+def test_each_request_gets_its_own_results_in_order():
+    fake = FakeTranslator(delay=0.001)
+
+    async def request(batcher, number):
+        await asyncio.sleep(0.001 * (number % 7))
+        texts = [f"r{number} s{k}" for k in range(1 + number % 4)]
+        results = await asyncio.gather(*submit(batcher, texts))
+        return texts, [r.text for r in results]
+
+    async def main():
+        batcher = make_batcher(fake, max_sentences=8, max_wait_s=0.002, capacity=1000)
+        batcher.start()
+        answers = await asyncio.gather(*(request(batcher, n) for n in range(60)))
+        await batcher.close()
+        return answers
+
+    for texts, translations in asyncio.run(main()):
+        assert translations == [f"fake({t})" for t in texts]
+    assert max(len(b) for b in fake.batches) > 1
+
+
+def test_full_queue_refuses_the_whole_request():
+    async def main():
+        batcher = make_batcher(FakeTranslator(), capacity=4)   # worker not started
+        submit(batcher, ["a", "b", "c"])
+        with pytest.raises(QueueFull):
+            submit(batcher, ["d", "e"])
+        assert batcher.depth == 3
+        submit(batcher, ["d"])
+        assert batcher.depth == 4
+
+    asyncio.run(main())
+
+
+def test_cancelled_work_is_dropped_not_translated():
+    gate = threading.Event()
+    fake = FakeTranslator(gate=gate)
+
+    async def main():
+        batcher = make_batcher(fake, max_sentences=1, max_wait_s=0)
+        batcher.start()
+        first = submit(batcher, ["first"])
+        await wait_until(lambda: fake.calls)          # "first" is running, blocked by the gate
+        dropped = submit(batcher, ["dropped one", "dropped two"])
+        for future in dropped:
+            future.cancel()
+        await asyncio.sleep(0)                          # done callbacks run
+        assert batcher.depth == 0
+        gate.set()
+        await asyncio.gather(*first)
+        await asyncio.gather(*submit(batcher, ["after"]))
+        await batcher.close()
+
+    asyncio.run(main())
+    assert fake.translated() == ["first", "after"]
+
+
+def test_close_finishes_queued_work():
+    fake = FakeTranslator(delay=0.01)
+
+    async def main():
+        batcher = make_batcher(fake, max_sentences=2, max_wait_s=10)
+        batcher.start()
+        futures = submit(batcher, ["a", "b", "c"])
+        await batcher.close()
+        return [f.result().text for f in futures]
+
+    assert asyncio.run(main()) == ["fake(a)", "fake(b)", "fake(c)"]
+
+
+def test_out_of_memory_splits_the_batch_down_to_what_fits():
+    fake = FakeTranslator(oom_above=2)
+    texts = [f"s{i}" for i in range(8)]
+    splits = []
+    results = translate_splitting_on_oom(fake.translate, texts, BEAM1, lambda: splits.append(1))
+    assert [r.text for r in results] == [f"fake({t})" for t in texts]
+    assert [len(b) for b in fake.batches] == [8, 4, 2, 2, 4, 2, 2]
+    assert len(splits) == 3
+
+
+def test_out_of_memory_on_a_single_sentence_fails_only_that_sentence():
+    fake = FakeTranslator(oom_above=0)
+    results = translate_splitting_on_oom(fake.translate, ["a", "b"], BEAM1)
+    assert all(isinstance(r, torch.cuda.OutOfMemoryError) for r in results)
+
+
+def test_batcher_recovers_from_out_of_memory():
+    fake = FakeTranslator(oom_above=3)
+    metrics = Metrics()
+
+    async def main():
+        batcher = Batcher("xx-yy", fake, max_tokens=1000, max_sentences=64, max_wait_s=0.05,
+                          capacity=100, metrics=metrics)
+        batcher.start()
+        results = await asyncio.gather(*submit(batcher, [f"s{i}" for i in range(10)]))
+        await batcher.close()
+        return [r.text for r in results]
+
+    assert asyncio.run(main()) == [f"fake(s{i})" for i in range(10)]
+    assert metrics.oom_splits.labels("xx-yy")._value.get() > 0
