@@ -8,6 +8,7 @@ held-out generated pairs, and translates a few sentences.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=str(ROOT / "configs" / "demo.yaml"))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--retrain", action="store_true", help="train even if a model exists")
+    parser.add_argument("--install", metavar="DIR",
+                        help="also copy the model to DIR/en-date.pt (a service models folder)")
     args = parser.parse_args(argv)
     config = load_config(args.config, args.overrides)
     model_path = config.run_dir() / "best.pt"
@@ -50,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
           f"chrF {scores.chrf:.1f}")
     for source, result in zip(EXAMPLES, translator.translate(EXAMPLES)):
         print(f"  {source!r} -> {result.text!r}")
+    if args.install:
+        target = Path(args.install) / "en-date.pt"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(model_path, target)
+        print(f"installed {target} (language pair en -> date)")
     return 0
 
 

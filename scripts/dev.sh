@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Sets up a virtual environment (.venv) with what the project needs, then runs a task:
+#   scripts/dev.sh serve   train the built-in demo model if needed, then serve it on port 8000
 #   scripts/dev.sh demo    train the built-in demo model and translate with it
 #   scripts/dev.sh test    run the test suite
 #   scripts/dev.sh setup   only install
@@ -26,6 +27,11 @@ shift || true
 case "$task" in
     setup) setup ;;
     demo) setup; exec "$venv/bin/python" scripts/demo.py "$@" ;;
+    serve)
+        setup
+        models="${S2S_MODELS_DIR:-models}"
+        "$venv/bin/python" scripts/demo.py --install "$models"
+        exec "$venv/bin/python" scripts/serve.py --models-dir "$models" "$@" ;;
     test) setup; exec "$venv/bin/python" -m pytest -q "$@" ;;
-    *) echo "usage: scripts/dev.sh demo|test|setup [args]" >&2; exit 2 ;;
+    *) echo "usage: scripts/dev.sh serve|demo|test|setup [args]" >&2; exit 2 ;;
 esac
