@@ -131,13 +131,19 @@ def start_server(args: argparse.Namespace, max_batch_sentences: int
     env = {**os.environ, "S2S_LOG_LEVEL": "warning"}
     process = subprocess.Popen(command, env=env)
     url = f"http://127.0.0.1:{port}"
+    wait_ready(process, url)
+    return process, url
+
+
+def wait_ready(process: subprocess.Popen, url: str) -> None:
+    """Wait until the started server answers /ready with 200 (or fail)."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"error: the server exited with status {process.returncode}")
         try:
             if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return process, url
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
