@@ -1,5 +1,6 @@
 """The web page in headless Chromium (Playwright): type, translate, see the text and the
-attention heatmap. The screenshot goes to $S2S_SCREENSHOT (default: the test's temp folder)."""
+attention heatmap. The screenshot goes to $S2S_SCREENSHOT (default: the test's temp folder);
+$S2S_BROWSER_MODEL serves that en->date model file instead of the tiny test model."""
 
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ if not CHROMIUM.is_file() or not shutil.which(str(CHROMIUM)):
 
 def test_page_translates_and_draws_the_attention(models_dir, tmp_path):  # noqa: F811
     screenshot = Path(os.environ.get("S2S_SCREENSHOT", tmp_path / "translator.png"))
+    if os.environ.get("S2S_BROWSER_MODEL"):
+        models_dir = tmp_path / "browser_models"
+        models_dir.mkdir()
+        shutil.copyfile(os.environ["S2S_BROWSER_MODEL"], models_dir / "en-date.pt")
     with running_server(settings_for(models_dir)) as running:
         url = running.url
         expected = httpx.post(f"{url}/v1/translate", json={
