@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from s2s.attention import Attention
@@ -23,11 +24,19 @@ from s2s.tokenizer import PAD_ID
 @dataclass
 class OutputSubset:
     """The target ids a batch may emit (C,) and the output layer's rows for them:
-    weight (C, dec_hidden), bias (C,)."""
+    weight (C, dec_hidden), bias (C,); for an int8 (dynamically quantized) output layer,
+    ``packed`` holds those rows prepacked for ``quantized.linear_dynamic`` instead."""
 
     ids: torch.Tensor
-    weight: torch.Tensor
-    bias: torch.Tensor
+    weight: torch.Tensor | None
+    bias: torch.Tensor | None
+    packed: object | None = None
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden: (rows, dec_hidden) -> logits (rows, C)."""
+        if self.packed is not None:
+            return torch.ops.quantized.linear_dynamic(hidden, self.packed)
+        return F.linear(hidden, self.weight, self.bias)
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from s2s.config import ModelConfig
@@ -68,7 +67,7 @@ class Seq2Seq(nn.Module):
         if subset is None:
             logits = self.output(attentional).float()
             return torch.log_softmax(logits, dim=-1), state, weights.squeeze(1)
-        logits = F.linear(attentional, subset.weight, subset.bias).float()
+        logits = subset.logits(attentional).float()
         if encoded.output_mask is not None:
             logits = logits.masked_fill(~encoded.output_mask, float("-inf"))
         return torch.log_softmax(logits, dim=-1), state, weights.squeeze(1)
@@ -78,9 +77,16 @@ class Seq2Seq(nn.Module):
         """Let decode_step score only the target ``ids`` (C,), sorted and including the special
         ids (which so keep their positions): its log-probabilities are then (batch, C), over
         positions in ``ids``; row_mask (batch, C) further limits each row."""
-        weight, bias = output_parameters(self.output)
-        subset = OutputSubset(ids, weight.index_select(0, ids).to(encoded.memory.dtype),
-                              bias.index_select(0, ids).to(encoded.memory.dtype))
+        if is_quantized(self.output):
+            packed_full = self.output._packed_params._packed_params
+            weight, bias = torch.ops.quantized.linear_unpack(packed_full)
+            packed = torch.ops.quantized.linear_prepack(weight.index_select(0, ids),
+                                                        bias.index_select(0, ids))
+            subset = OutputSubset(ids, None, None, packed)
+        else:
+            weight, bias = self.output.weight.detach(), self.output.bias.detach()
+            subset = OutputSubset(ids, weight.index_select(0, ids).to(encoded.memory.dtype),
+                                  bias.index_select(0, ids).to(encoded.memory.dtype))
         return replace(encoded, output_subset=subset, output_mask=row_mask)
 
     def teacher_forced(self, src: torch.Tensor, src_lens: torch.Tensor,
@@ -122,12 +128,9 @@ class Seq2Seq(nn.Module):
         return (token_nll * (batch.tgt_out != PAD_ID)).sum(1)
 
 
-def output_parameters(layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """(weight, bias) of the output layer, also when it was dynamically quantized."""
-    weight, bias = layer.weight, layer.bias
-    if callable(weight):  # torch.ao dynamic quantized Linear: packed parameters
-        weight, bias = weight().dequantize(), bias()
-    return weight.detach(), bias.detach()
+def is_quantized(layer: nn.Module) -> bool:
+    """Whether ``layer`` is a torch.ao dynamically quantized Linear (int8 inference)."""
+    return hasattr(layer, "_packed_params")
 
 
 def count_parameters(model: nn.Module) -> int:
