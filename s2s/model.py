@@ -66,10 +66,10 @@ class Seq2Seq(nn.Module):
         subset = encoded.output_subset
         if subset is None:
             logits = self.output(attentional).float()
-            return torch.log_softmax(logits, dim=-1), state, weights.squeeze(1)
-        logits = subset.logits(attentional).float()
-        if encoded.output_mask is not None:
-            logits = logits.masked_fill(~encoded.output_mask, float("-inf"))
+        else:
+            logits = subset.logits(attentional).float()
+            if encoded.output_mask is not None:
+                logits = logits.masked_fill(~encoded.output_mask, float("-inf"))
         return torch.log_softmax(logits, dim=-1), state, weights.squeeze(1)
 
     def restrict_output(self, encoded: EncoderOutput, ids: torch.Tensor,
