@@ -95,7 +95,7 @@ def search_finished(best_active: torch.Tensor, max_lens: torch.Tensor, length: i
     """
     horizon = max_lens.float() if options.exact_stop else torch.full_like(
         best_active, float(length + 1))
-    bound = (best_active / ((5.0 + horizon) / 6.0) ** options.length_penalty).tolist()
+    bound = (best_active / gnmt_length_penalty(horizon, options.length_penalty)).tolist()
     done = []
     for hyps, limit in zip(finished, bound):
         scores = sorted((h.normalized_score for h in hyps), reverse=True)

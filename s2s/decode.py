@@ -22,10 +22,7 @@ def decode_batch(model: Seq2Seq, sources: Sequence[Sequence[int]], search: Searc
     sentence chooses among its own candidates (so the batch does not change its translation)."""
     src = pad(sources).to(device)
     src_lens = torch.tensor([len(s) for s in sources], device=device)
-    subset = row_mask = None
-    if shortlist is not None:
-        subset = shortlist.candidates(src)
-        row_mask = shortlist.row_mask(src, subset)
+    subset, row_mask = (None, None) if shortlist is None else shortlist.restriction(src)
     if search.beam_size == 1:
         return [[hyp] for hyp in greedy_search(model, src, src_lens, search, subset, row_mask)]
     return beam_search(model, src, src_lens, search, subset, row_mask)

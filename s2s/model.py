@@ -43,7 +43,6 @@ class Seq2Seq(nn.Module):
         self.bridge = Bridge(config)
         self.decoder = Decoder(tgt_vocab_size, config)
         self.output = nn.Linear(config.dec_hidden, tgt_vocab_size)
-        self.tgt_vocab_size = tgt_vocab_size
         if config.tie_embeddings:
             self.output.weight = self.decoder.embed.weight
 

@@ -58,8 +58,8 @@ def length_limits(src_lens: torch.Tensor, a: float, b: int) -> torch.Tensor:
     return (src_lens.float() * a).floor().long() + b
 
 
-def gnmt_length_penalty(length: int, alpha: float) -> float:
-    """((5 + length) / 6) ** alpha (Wu et al., 2016)."""
+def gnmt_length_penalty(length, alpha: float):
+    """((5 + length) / 6) ** alpha (Wu et al., 2016); length: an int or a tensor of them."""
     return ((5.0 + length) / 6.0) ** alpha
 
 
@@ -89,7 +89,7 @@ def apply_constraints(log_probs: torch.Tensor, step: int, min_lens: torch.Tensor
 def block_repeated_ngrams(log_probs: torch.Tensor, history: torch.Tensor, n: int) -> None:
     """Forbid any token that would complete an n-gram already present in the row's history.
     log_probs: (rows, V); history: (rows, t)."""
-    if history.size(1) < max(n - 1, 1) or (n > 1 and history.size(1) < n):
+    if history.size(1) < n:  # no complete n-gram yet
         return
     if n == 1:
         log_probs.scatter_(1, history, float("-inf"))

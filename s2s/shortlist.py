@@ -42,25 +42,32 @@ class Shortlist:
         top = torch.topk(tgt_counts, min(frequent, tgt_vocab_size)).indices
         return cls(table, top, tgt_vocab_size)
 
-    def candidates(self, src: torch.Tensor) -> torch.Tensor:
-        """src: (batch, src_len) ids (padding included) -> sorted unique target ids (C,)."""
-        listed = self.table[src.unique().cpu()].flatten()
-        specials = torch.tensor(SPECIAL_IDS, dtype=torch.long)
-        ids = torch.cat([specials, self.frequent, listed[listed >= 0]])
-        return ids.unique().to(src.device)
-
-    def row_mask(self, src: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        """Which of the batch candidates ``ids`` (C,) each sentence may use: (batch, C) bool.
-
-        A sentence's own candidates (specials, frequent pieces, pieces listed for its source
-        pieces) do not depend on the other sentences, so neither does its translation."""
+    def allowed(self, src: torch.Tensor) -> torch.Tensor:
+        """src: (batch, src_len) ids (padding included) -> (batch, tgt_vocab) bool: each
+        sentence's own candidates (specials, frequent pieces, pieces listed for its source
+        pieces), which do not depend on the other sentences, so neither does its translation."""
         src = src.cpu()
         allowed = torch.zeros(src.size(0), self.tgt_vocab_size, dtype=torch.bool)
         allowed[:, list(SPECIAL_IDS)] = True
         allowed[:, self.frequent] = True
         listed = self.table[src].flatten(1)                 # (batch, src_len * per_source)
         allowed.scatter_(1, listed.clamp(min=0), True)      # -1 (unused) -> PAD, a special
-        return allowed[:, ids.cpu()].to(ids.device)
+        return allowed
+
+    def restriction(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's candidates: sorted target ids (C,) (the union over sentences) and which
+        of them each sentence may use (batch, C) bool; on src's device."""
+        allowed = self.allowed(src)
+        ids = allowed.any(0).nonzero().squeeze(1)
+        return ids.to(src.device), allowed[:, ids].to(src.device)
+
+    def candidates(self, src: torch.Tensor) -> torch.Tensor:
+        """Sorted target ids (C,) any sentence of ``src`` may use."""
+        return self.restriction(src)[0]
+
+    def row_mask(self, src: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """Which of ``ids`` (C,) each sentence may use: (batch, C) bool."""
+        return self.allowed(src)[:, ids.cpu()].to(ids.device)
 
     def state_dict(self) -> dict[str, torch.Tensor | int]:
         return {"table": self.table.to(torch.int32), "frequent": self.frequent.to(torch.int32),
