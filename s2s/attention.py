@@ -42,13 +42,18 @@ class Attention(nn.Module):
     def forward(
         self, query: torch.Tensor, keys: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """query: (batch, tgt_len, query_dim); keys: (batch, src_len, query_dim);
-        memory: (batch, src_len, memory_dim); src_mask: (batch, src_len) bool.
+        """query: (rows, tgt_len, query_dim) with rows = batch * group; keys: (batch, src_len,
+        query_dim); memory: (batch, src_len, memory_dim); src_mask: (batch, src_len) bool.
+        Query rows r * group ... (r + 1) * group - 1 attend to sentence r (beam search: one row
+        per beam), so the memory is never copied per beam.
 
-        Returns context (batch, tgt_len, memory_dim) and weights (batch, tgt_len, src_len), which
+        Returns context (rows, tgt_len, memory_dim) and weights (rows, tgt_len, src_len), which
         sum to 1 over real source tokens and are 0 on padding.
         """
-        scores = self.scores(query, keys).float()
+        rows, tgt_len = query.shape[:2]
+        grouped = query.reshape(keys.size(0), -1, query.size(-1))   # (batch, group * tgt_len, .)
+        scores = self.scores(grouped, keys).float()
         scores = scores.masked_fill(~src_mask.unsqueeze(1), float("-inf"))
         weights = torch.softmax(scores, dim=-1).to(memory.dtype)
-        return torch.bmm(weights, memory), weights
+        context = torch.bmm(weights, memory)
+        return context.view(rows, tgt_len, -1), weights.view(rows, tgt_len, -1)

@@ -25,9 +25,10 @@ from s2s.search import (
     encode_for_search,
     gnmt_length_penalty,
     length_limits,
+    row_vocab_ids,
     to_vocab_ids,
-    vocab_id_list,
 )
+from s2s.shortlist import Restriction
 from s2s.tokenizer import BOS_ID, EOS_ID
 
 NEG_INF = float("-inf")
@@ -66,7 +67,7 @@ def collect_finished(candidates: Candidates, k: int, beams: BeamBatch,
     ranked &= candidates.scores[:, :k] > NEG_INF
     for sentence, rank in ranked.nonzero().tolist():
         row = sentence * k + int(candidates.beams[sentence, rank])
-        tokens = vocab_id_list(encoded, history[row].tolist())
+        tokens = row_vocab_ids(encoded, row, history[row])
         score = float(candidates.scores[sentence, rank])
         finished[beams.sentence_ids[sentence]].append(Hypothesis(
             tokens, score, None if attention is None else attention[row].cpu(),
@@ -111,7 +112,7 @@ class BeamBatch:
     scores: torch.Tensor            # (active, k)
     history: torch.Tensor           # (active * k, t)
     attention: torch.Tensor | None  # (active * k, t, src_len)
-    encoded: EncoderOutput
+    encoded: EncoderOutput          # one entry per active sentence, grouped by k
     state: DecoderState
     min_lens: torch.Tensor          # (active * k,)
     max_lens: torch.Tensor          # (active * k,)
@@ -135,16 +136,15 @@ class BeamBatch:
         self.scores = self.scores[sentences]
         self.history, self.min_lens, self.max_lens = (
             self.history[rows], self.min_lens[rows], self.max_lens[rows])
-        self.encoded, self.state = self.encoded.select(rows), self.state.select(rows)
+        self.encoded, self.state = self.encoded.select(sentences), self.state.select(rows)
         if self.attention is not None:
             self.attention = self.attention[rows]
 
 
 def start_beams(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
-                options: SearchOptions, vocab_subset: torch.Tensor | None,
-                row_mask: torch.Tensor | None) -> BeamBatch:
+                options: SearchOptions, restriction: Restriction | None) -> BeamBatch:
     k, batch = options.beam_size, src.size(0)
-    encoded, state = encode_for_search(model, src, src_lens, vocab_subset, row_mask)
+    encoded, state = encode_for_search(model, src, src_lens, restriction)
     rows = torch.arange(batch, device=src.device).repeat_interleave(k)
     scores = torch.full((batch, k), NEG_INF, device=src.device)
     scores[:, 0] = 0.0  # all beams start identical: expand only the first
@@ -152,20 +152,20 @@ def start_beams(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
                  if options.return_attention else None)
     return BeamBatch(
         list(range(batch)), scores, src.new_zeros((batch * k, 0)), attention,
-        encoded.select(rows), state.select(rows),
+        encoded.grouped(k), state.select(rows),
         length_limits(src_lens, options.min_len_a, options.min_len_b)[rows],
         length_limits(src_lens, options.max_len_a, options.max_len_b)[rows])
 
 
 @torch.no_grad()
 def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
-                options: SearchOptions, vocab_subset: torch.Tensor | None = None,
-                row_mask: torch.Tensor | None = None) -> list[list[Hypothesis]]:
-    """src: (batch, src_len); src_lens: (batch,); vocab_subset: (C,) target ids the output may
-    use (None = all); row_mask: (batch, C) per-sentence restriction. Returns, per row,
-    ``options.n_best`` hypotheses sorted by length-normalized score (best first)."""
+                options: SearchOptions, restriction: Restriction | None = None
+                ) -> list[list[Hypothesis]]:
+    """src: (batch, src_len); src_lens: (batch,); restriction: the target ids each sentence
+    may emit (None = all). Returns, per row, ``options.n_best`` hypotheses sorted by
+    length-normalized score (best first)."""
     k = options.beam_size
-    beams = start_beams(model, src, src_lens, options, vocab_subset, row_mask)
+    beams = start_beams(model, src, src_lens, options, restriction)
     finished: list[list[Hypothesis]] = [[] for _ in range(src.size(0))]
     prev = torch.full((src.size(0) * k,), BOS_ID, dtype=torch.long, device=src.device)
     step = 0

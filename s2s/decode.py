@@ -18,14 +18,14 @@ def decode_batch(model: Seq2Seq, sources: Sequence[Sequence[int]], search: Searc
                  device: torch.device, shortlist: Shortlist | None = None
                  ) -> list[list[Hypothesis]]:
     """One batch of non-empty sources -> n-best lists (greedy when beam_size is 1). With a
-    shortlist, the output layer scores only the batch's candidate target pieces, and each
-    sentence chooses among its own candidates (so the batch does not change its translation)."""
+    shortlist, the output layer scores only each sentence's own candidate target pieces (so
+    the batch does not change its translation, nor its cost per sentence)."""
     src = pad(sources).to(device)
     src_lens = torch.tensor([len(s) for s in sources], device=device)
-    subset, row_mask = (None, None) if shortlist is None else shortlist.restriction(src)
+    restriction = None if shortlist is None else shortlist.restriction(src)
     if search.beam_size == 1:
-        return [[hyp] for hyp in greedy_search(model, src, src_lens, search, subset, row_mask)]
-    return beam_search(model, src, src_lens, search, subset, row_mask)
+        return [[hyp] for hyp in greedy_search(model, src, src_lens, search, restriction)]
+    return beam_search(model, src, src_lens, search, restriction)
 
 
 def decode_sources(model: Seq2Seq, sources: Sequence[Sequence[int]], search: SearchOptions,

@@ -8,7 +8,7 @@ The output layer that turns attentional vectors into logits lives in the model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -18,12 +18,13 @@ from s2s.attention import Attention
 from s2s.config import ModelConfig
 from s2s.dropout import Dropout
 from s2s.encoder import RNN_CELLS
+from s2s.gate_table import GateTable, lstm_step, supports_gate_table
 from s2s.tokenizer import PAD_ID
 
 
 @dataclass
 class OutputSubset:
-    """The target ids a batch may emit (C,) and the output layer's rows for them:
+    """The target ids every sentence of a batch may emit (C,) and the output layer's rows:
     weight (C, dec_hidden), bias (C,); for an int8 (dynamically quantized) output layer,
     ``packed`` holds those rows prepacked for ``quantized.linear_dynamic`` instead."""
 
@@ -40,23 +41,71 @@ class OutputSubset:
 
 
 @dataclass
+class OwnOutput:
+    """Each sentence's own output pieces beyond the shared subset (see s2s.shortlist), for the
+    ``stored`` sentences the batch started with: table (stored, S + P) vocabulary id of every
+    position of a sentence's output space (the shared ids, then its own); weight (stored, P,
+    dec_hidden) and bias (stored, P) the output layer's rows for its own ids; valid (stored, P)
+    bool, False on padding; active (batch,) the stored row of each active sentence (None: all,
+    in order). Finished sentences are dropped from the stored tensors only once a quarter of
+    them is gone: copying the weights at every step where a sentence ends would cost more
+    than scoring a few finished sentences."""
+
+    table: torch.Tensor
+    weight: torch.Tensor
+    bias: torch.Tensor
+    valid: torch.Tensor
+    active: torch.Tensor | None = None
+
+    def select(self, index: torch.Tensor) -> OwnOutput:
+        """Keep/reorder sentences: index (new_batch,) of active sentence numbers."""
+        active = index if self.active is None else self.active.index_select(0, index)
+        if active.numel() > 0.75 * self.weight.size(0):
+            return replace(self, active=active)
+        return OwnOutput(*(t.index_select(0, active)
+                           for t in (self.table, self.weight, self.bias, self.valid)))
+
+    def stored(self, sentences: torch.Tensor) -> torch.Tensor:
+        """Stored rows of active sentence numbers (any shape)."""
+        return sentences if self.active is None else self.active[sentences]
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden: (batch, group, dec_hidden) of the active sentences -> logits of their own
+        pieces (batch, group, P), -inf on padding."""
+        if self.active is not None:
+            scattered = hidden.new_zeros(self.weight.size(0), *hidden.shape[1:])
+            scattered[self.active] = hidden
+            hidden = scattered
+        scores = torch.baddbmm(self.bias.unsqueeze(1), hidden, self.weight.transpose(1, 2))
+        scores = scores.masked_fill(~self.valid.unsqueeze(1), float("-inf"))
+        return scores if self.active is None else scores[self.active]
+
+
+@dataclass
 class EncoderOutput:
     """memory: (batch, src_len, enc_hidden); keys: (batch, src_len, dec_hidden);
-    src_mask: (batch, src_len) bool, True on real tokens; output_subset: the target ids the
-    batch may emit (None = the full vocabulary); output_mask: (batch, C) bool, which of them
-    each row may emit (None = all)."""
+    src_mask: (batch, src_len) bool, True on real tokens; output_subset: the target ids every
+    sentence may emit (None = the full vocabulary); own_output: the ids each sentence may emit
+    besides (None = none); group: decoder rows per sentence (the beam size in beam search):
+    decoder row r belongs to sentence r // group."""
 
     memory: torch.Tensor
     keys: torch.Tensor
     src_mask: torch.Tensor
     output_subset: OutputSubset | None = None
-    output_mask: torch.Tensor | None = None
+    own_output: OwnOutput | None = None
+    group: int = 1
 
     def select(self, index: torch.Tensor) -> EncoderOutput:
-        """Keep/reorder/repeat rows: index (new_batch,) of row numbers."""
-        mask = None if self.output_mask is None else self.output_mask.index_select(0, index)
+        """Keep/reorder sentences: index (new_batch,) of sentence numbers."""
+        own = None if self.own_output is None else self.own_output.select(index)
         return EncoderOutput(self.memory.index_select(0, index), self.keys.index_select(0, index),
-                             self.src_mask.index_select(0, index), self.output_subset, mask)
+                             self.src_mask.index_select(0, index), self.output_subset, own,
+                             self.group)
+
+    def grouped(self, group: int) -> EncoderOutput:
+        """The same sentences, each decoded by ``group`` rows (no copy)."""
+        return replace(self, group=group)
 
 
 @dataclass
@@ -91,6 +140,9 @@ class Decoder(nn.Module):
         self.combine = nn.Linear(config.enc_hidden + config.dec_hidden, config.dec_hidden,
                                  bias=False)
         self.out_dropout = Dropout(config.dropout)
+        self._gate_table = GateTable()
+
+    use_gate_table = True   # inference steps look up the input gates (s2s.gate_table)
 
     def forward(
         self, tgt_in: torch.Tensor, encoded: EncoderOutput, state: DecoderState
@@ -100,6 +152,8 @@ class Decoder(nn.Module):
         Returns attentional vectors (batch, tgt_len, dec_hidden), the state after the last
         step, and attention weights (batch, tgt_len, src_len).
         """
+        if self._can_look_up_gates(tgt_in):
+            return self._looked_up_step(tgt_in, encoded, state)
         embedded = self.emb_dropout(self.embed(tgt_in))
         if self.config.input_feeding:
             return self._run_fed(embedded, encoded, state)
@@ -107,6 +161,22 @@ class Decoder(nn.Module):
         outputs, rnn_state = self.rnn(embedded, rnn_state)
         attentional, weights = self._attend(outputs, encoded)
         return attentional, self._state(rnn_state, None), weights
+
+    def _can_look_up_gates(self, tgt_in: torch.Tensor) -> bool:
+        """One inference step of a decoder that s2s.gate_table supports."""
+        return (tgt_in.size(1) == 1 and self.use_gate_table and not self.training
+                and not torch.is_grad_enabled()
+                and supports_gate_table(self.rnn, self.config.input_feeding))
+
+    def _looked_up_step(
+        self, tgt_in: torch.Tensor, encoded: EncoderOutput, state: DecoderState
+    ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
+        """forward() for one step (tgt_in: (rows, 1)) with the input gates looked up."""
+        table = self._gate_table.get(self.embed, self.rnn)
+        hidden, cell = lstm_step(table.index_select(0, tgt_in[:, 0]), state.hidden[0],
+                                 state.cell[0], self.rnn.weight_hh_l0)
+        attentional, weights = self._attend(hidden.unsqueeze(1), encoded)
+        return attentional, DecoderState(hidden.unsqueeze(0), cell.unsqueeze(0), None), weights
 
     def _run_fed(
         self, embedded: torch.Tensor, encoded: EncoderOutput, state: DecoderState

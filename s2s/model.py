@@ -9,9 +9,10 @@ from torch import nn
 
 from s2s.config import ModelConfig
 from s2s.data import Batch
-from s2s.decoder import Decoder, DecoderState, EncoderOutput, OutputSubset
+from s2s.decoder import Decoder, DecoderState, EncoderOutput, OutputSubset, OwnOutput
 from s2s.encoder import Encoder
 from s2s.loss import fused_output_loss, reference_output_loss
+from s2s.shortlist import Restriction
 from s2s.tokenizer import PAD_ID
 
 
@@ -57,36 +58,56 @@ class Seq2Seq(nn.Module):
     def decode_step(
         self, prev_tokens: torch.Tensor, encoded: EncoderOutput, state: DecoderState
     ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
-        """One decoder step. prev_tokens: (batch,) vocabulary ids -> log-probabilities
-        (batch, tgt_vocab) (or (batch, C) over ``encoded.output_subset``), new state, attention
-        weights (batch, src_len)."""
+        """One decoder step. prev_tokens: (rows,) vocabulary ids -> log-probabilities
+        (rows, tgt_vocab) (or (rows, C) over the output space that ``restrict_output`` set:
+        the shared ids, then the sentence's own), new state, attention weights (rows, src_len).
+        """
         attentional, state, weights = self.decoder(prev_tokens.unsqueeze(1), encoded, state)
         attentional = attentional.squeeze(1)
-        subset = encoded.output_subset
+        subset, own = encoded.output_subset, encoded.own_output
         if subset is None:
             logits = self.output(attentional).float()
         else:
             logits = subset.logits(attentional).float()
-            if encoded.output_mask is not None:
-                logits = logits.masked_fill(~encoded.output_mask, float("-inf"))
+            if own is not None and own.valid.size(1):
+                grouped = attentional.view(encoded.memory.size(0), -1, attentional.size(-1))
+                mine = own.logits(grouped.to(own.weight.dtype)).view(logits.size(0), -1)
+                logits = torch.cat([logits, mine.float()], dim=1)
         return torch.log_softmax(logits, dim=-1), state, weights.squeeze(1)
 
-    def restrict_output(self, encoded: EncoderOutput, ids: torch.Tensor,
-                        row_mask: torch.Tensor | None = None) -> EncoderOutput:
-        """Let decode_step score only the target ``ids`` (C,), sorted and including the special
-        ids (which so keep their positions): its log-probabilities are then (batch, C), over
-        positions in ``ids``; row_mask (batch, C) further limits each row."""
+    def restrict_output(self, encoded: EncoderOutput, restriction: Restriction
+                        ) -> EncoderOutput:
+        """Let decode_step score only the ids of ``restriction`` (see s2s.shortlist): its
+        log-probabilities are then over each sentence's output space, the shared ids (whose
+        special ids keep their positions) and then the sentence's own."""
+        shared, dtype = restriction.shared, encoded.memory.dtype
         if is_quantized(self.output):
-            packed_full = self.output._packed_params._packed_params
-            weight, bias = torch.ops.quantized.linear_unpack(packed_full)
-            packed = torch.ops.quantized.linear_prepack(weight.index_select(0, ids),
-                                                        bias.index_select(0, ids))
-            subset = OutputSubset(ids, None, None, packed)
+            qweight, bias, weight = self._quantized_output_rows()
+            packed = torch.ops.quantized.linear_prepack(qweight.index_select(0, shared),
+                                                        bias.index_select(0, shared))
+            subset = OutputSubset(shared, None, None, packed)
         else:
             weight, bias = self.output.weight.detach(), self.output.bias.detach()
-            subset = OutputSubset(ids, weight.index_select(0, ids).to(encoded.memory.dtype),
-                                  bias.index_select(0, ids).to(encoded.memory.dtype))
-        return replace(encoded, output_subset=subset, output_mask=row_mask)
+            subset = OutputSubset(shared, weight.index_select(0, shared).to(dtype),
+                                  bias.index_select(0, shared).to(dtype))
+        own = None
+        if restriction.own.size(1):
+            batch = restriction.own.size(0)
+            table = torch.cat([shared.expand(batch, -1), restriction.own], dim=1)
+            own = OwnOutput(table, weight[restriction.own].to(dtype),
+                            bias[restriction.own].to(dtype), restriction.own_valid)
+        return replace(encoded, output_subset=subset, own_output=own)
+
+    def _quantized_output_rows(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The int8 output layer's quantized weight (V, dec_hidden), bias (V,) and dequantized
+        weight, unpacked once per layer (unpacking costs as much as several decoder steps)."""
+        packed = self.output._packed_params._packed_params
+        cached = self.__dict__.get("_unpacked_output")
+        if cached is None or cached[0] is not packed:
+            qweight, bias = torch.ops.quantized.linear_unpack(packed)
+            cached = (packed, qweight, bias, qweight.dequantize())
+            self.__dict__["_unpacked_output"] = cached
+        return cached[1], cached[2], cached[3]
 
     def teacher_forced(self, src: torch.Tensor, src_lens: torch.Tensor,
                        tgt_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

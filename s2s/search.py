@@ -13,6 +13,7 @@ import torch
 
 from s2s.decoder import EncoderOutput
 from s2s.model import Seq2Seq
+from s2s.shortlist import Restriction
 from s2s.tokenizer import BOS_ID, EOS_ID, UNK_ID
 
 
@@ -102,37 +103,45 @@ def block_repeated_ngrams(log_probs: torch.Tensor, history: torch.Tensor, n: int
 
 
 def encode_for_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
-                      vocab_subset: torch.Tensor | None, row_mask: torch.Tensor | None = None):
-    """Encode; with a vocab_subset (sorted ids, specials first), decode_step scores only those
-    ids (and, with row_mask (batch, C), only each row's own) and search works on positions in
-    the subset ("output space")."""
+                      restriction: Restriction | None):
+    """Encode; with a restriction, decode_step scores only each sentence's allowed ids and
+    search works on positions in the sentence's output space (see s2s.shortlist)."""
     encoded, state = model.encode(src, src_lens)
-    if vocab_subset is not None:
-        encoded = model.restrict_output(encoded, vocab_subset, row_mask)
+    if restriction is not None:
+        encoded = model.restrict_output(encoded, restriction)
     return encoded, state
 
 
 def to_vocab_ids(encoded: EncoderOutput, tokens: torch.Tensor) -> torch.Tensor:
-    """Output-space token positions -> vocabulary ids (identity without a subset)."""
-    subset = encoded.output_subset
-    return tokens if subset is None else subset.ids[tokens]
+    """Output-space positions (rows,) -> vocabulary ids (identity without a restriction); row r
+    belongs to sentence r // encoded.group."""
+    subset, own = encoded.output_subset, encoded.own_output
+    if subset is None:
+        return tokens
+    if own is None:
+        return subset.ids[tokens]
+    sentences = torch.arange(tokens.size(0), device=tokens.device) // encoded.group
+    return own.table[own.stored(sentences), tokens]
 
 
-def vocab_id_list(encoded: EncoderOutput, tokens: list[int]) -> list[int]:
-    subset = encoded.output_subset
-    return tokens if subset is None else subset.ids[tokens].tolist()
+def row_vocab_ids(encoded: EncoderOutput, row: int, tokens: torch.Tensor) -> list[int]:
+    """Output-space positions of decoder row ``row`` (t,) -> vocabulary ids."""
+    subset, own = encoded.output_subset, encoded.own_output
+    if subset is None:
+        return tokens.tolist()
+    table = subset.ids if own is None else own.table[own.stored(row // encoded.group)]
+    return table[tokens].tolist()
 
 
 @torch.no_grad()
 def greedy_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
                   options: SearchOptions | None = None,
-                  vocab_subset: torch.Tensor | None = None,
-                  row_mask: torch.Tensor | None = None) -> list[Hypothesis]:
-    """src: (batch, src_len); src_lens: (batch,); vocab_subset: (C,) target ids the output may
-    use (None = all); row_mask: (batch, C) per-sentence restriction. One hypothesis per row, in
-    row order. Finished sentences leave the active batch."""
+                  restriction: Restriction | None = None) -> list[Hypothesis]:
+    """src: (batch, src_len); src_lens: (batch,); restriction: the target ids each sentence
+    may emit (None = all). One hypothesis per row, in row order. Finished sentences leave the
+    active batch."""
     options = options or SearchOptions(beam_size=1)
-    encoded, state = encode_for_search(model, src, src_lens, vocab_subset, row_mask)
+    encoded, state = encode_for_search(model, src, src_lens, restriction)
     batch = src.size(0)
     max_lens = length_limits(src_lens, options.max_len_a, options.max_len_b)
     min_lens = length_limits(src_lens, options.min_len_a, options.min_len_b)
@@ -146,8 +155,9 @@ def greedy_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
         apply_constraints(log_probs, step, min_lens, max_lens, history, options)
         best_scores, best = log_probs.max(dim=-1)
         finished = best == EOS_ID
+        prev = to_vocab_ids(encoded, best)
         for row, (sent, token, score) in enumerate(
-                zip(active.tolist(), best.tolist(), best_scores.tolist())):
+                zip(active.tolist(), prev.tolist(), best_scores.tolist())):
             hyps[sent].score += score
             if options.return_attention:
                 hyps[sent].attention.append(weights[row].cpu())
@@ -156,13 +166,11 @@ def greedy_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
         step += 1
         keep = (~finished).nonzero(as_tuple=True)[0]
         if keep.numel() < active.numel():
-            active, best = active[keep], best[keep]
+            active, best, prev = active[keep], best[keep], prev[keep]
             encoded, state = encoded.select(keep), state.select(keep)
             min_lens, max_lens, history = min_lens[keep], max_lens[keep], history[keep]
         history = torch.cat([history, best.unsqueeze(1)], dim=1)
-        prev = to_vocab_ids(encoded, best)
     for hyp in hyps:
-        hyp.tokens = vocab_id_list(encoded, hyp.tokens)
         if options.return_attention:
             hyp.attention = torch.stack(hyp.attention)
     return hyps

@@ -2,18 +2,39 @@
 
 Built from the training data: for each source piece, the ``per_source`` target pieces most
 associated with it (Dice coefficient of sentence co-occurrence), plus the ``frequent`` most
-frequent target pieces and the special ids. At decoding time the union over a batch's source
-pieces is the set of candidates the output layer scores, typically a few hundred to two thousand
-of the full vocabulary.
+frequent target pieces and the special ids. At decoding time each sentence scores only its own
+candidates (a few hundred of the full vocabulary): the shared part (specials and frequent pieces)
+in one matrix product for all rows, the pieces listed for its source pieces apart.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
-from s2s.tokenizer import SPECIAL_IDS
+from s2s.tokenizer import PAD_ID, SPECIAL_IDS
+
+
+@dataclass
+class Restriction:
+    """Which target ids each sentence of a batch may emit: ``shared`` (S,), sorted, for every
+    sentence, starting with the special ids (so they keep their positions), plus ``own``
+    (batch, P) ids for each sentence alone, PAD_ID where ``own_valid`` (batch, P) is False.
+    Search works on positions in a sentence's output space: shared ids, then its own."""
+
+    shared: torch.Tensor
+    own: torch.Tensor
+    own_valid: torch.Tensor
+
+    @classmethod
+    def same_for_all(cls, ids: torch.Tensor, batch: int) -> Restriction:
+        """Every sentence may emit exactly ``ids`` (sorted, the special ids included)."""
+        if ids[: len(SPECIAL_IDS)].tolist() != list(SPECIAL_IDS):
+            raise ValueError("a restriction must start with the special ids")
+        empty = ids.new_zeros((batch, 0))
+        return cls(ids, empty, empty.bool())
 
 
 class Shortlist:
@@ -54,20 +75,28 @@ class Shortlist:
         allowed.scatter_(1, listed.clamp(min=0), True)      # -1 (unused) -> PAD, a special
         return allowed
 
-    def restriction(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The batch's candidates: sorted target ids (C,) (the union over sentences) and which
-        of them each sentence may use (batch, C) bool; on src's device."""
+    def restriction(self, src: torch.Tensor) -> Restriction:
+        """The batch's candidates on src's device: the pieces every sentence may use (specials
+        and frequent pieces) once, and each sentence's own listed pieces apart, so the output
+        layer scores about as many pieces per sentence as it has candidates, whatever the
+        batch (a union over the batch grows to thousands of pieces)."""
         allowed = self.allowed(src)
-        ids = allowed.any(0).nonzero().squeeze(1)
-        return ids.to(src.device), allowed[:, ids].to(src.device)
+        shared = torch.zeros(self.tgt_vocab_size, dtype=torch.bool)
+        shared[list(SPECIAL_IDS)] = True
+        shared[self.frequent] = True
+        own = allowed & ~shared
+        width = int(own.sum(1).max()) if own.numel() else 0
+        # per row: its own ids first, in id order, then the rest (padding)
+        order = torch.sort(own.to(torch.uint8), dim=1, descending=True, stable=True).indices
+        own_ids = order[:, :width]
+        own_valid = own.gather(1, own_ids)
+        own_ids = own_ids.masked_fill(~own_valid, PAD_ID)
+        return Restriction(shared.nonzero().squeeze(1).to(src.device), own_ids.to(src.device),
+                           own_valid.to(src.device))
 
     def candidates(self, src: torch.Tensor) -> torch.Tensor:
         """Sorted target ids (C,) any sentence of ``src`` may use."""
-        return self.restriction(src)[0]
-
-    def row_mask(self, src: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        """Which of ``ids`` (C,) each sentence may use: (batch, C) bool."""
-        return self.allowed(src)[:, ids.cpu()].to(ids.device)
+        return self.allowed(src).any(0).nonzero().squeeze(1)
 
     def state_dict(self) -> dict[str, torch.Tensor | int]:
         return {"table": self.table.to(torch.int32), "frequent": self.frequent.to(torch.int32),

@@ -3,8 +3,12 @@
 
 N concurrent clients (for each N of --clients) send single sentences from --src to
 /translate, each the next one as soon as its answer arrives, for --duration seconds. Reports
-sentences/s, latency p50/p95/p99, mean batch size (from /metrics), errors by status, and writes
-JSON (--out).
+sentences/s, latency p50/p95/p99, mean batch size (from /metrics), errors by status, the CPU
+seconds the clients and the server used, and writes JSON with the machine (--out).
+
+The clients use aiohttp: on 2 cores the load generator shares the CPU with the server, and an
+httpx client spent about 4.6 ms of CPU per request there (aiohttp 0.16 ms), so it alone capped a
+fake instant server at about 220 requests/s.
 
 With --url the running server is measured as it is configured. Without it the script starts
 scripts/serve.py itself on --models-dir, once per --modes entry: "on" (dynamic batching,
@@ -23,10 +27,12 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
-import httpx
+import aiohttp
+from bench_train import machine_info
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,8 +49,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--modes", default="on,off", help="batching modes for a started server")
     parser.add_argument("--max-batch-sentences", type=int, default=64, help="batching on")
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("--max-delay-ms", type=float, default=50.0)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--cpu-dtype", default="fp32", choices=["fp32", "int8"])
     parser.add_argument("--api-key")
     parser.add_argument("--timeout", type=float, default=60.0, help="per request, seconds")
     parser.add_argument("--out", default="bench/serve_load.json")
@@ -58,9 +66,11 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[index]
 
 
-async def batch_totals(client: httpx.AsyncClient, url: str, pair: str) -> tuple[float, float]:
+async def batch_totals(http: aiohttp.ClientSession, url: str, pair: str
+                       ) -> tuple[float, float]:
     """(sum, count) of the s2s_batch_size histogram of the pair."""
-    text = (await client.get(f"{url}/metrics")).text
+    async with http.get(f"{url}/metrics") as response:
+        text = await response.text()
     values = {}
     for kind in ("sum", "count"):
         match = re.search(rf'^s2s_batch_size_{kind}\{{pair="{re.escape(pair)}"\}} (\S+)$',
@@ -69,37 +79,57 @@ async def batch_totals(client: httpx.AsyncClient, url: str, pair: str) -> tuple[
     return values["sum"], values["count"]
 
 
-async def measure(url: str, sentences: list[str], clients: int, args: argparse.Namespace
-                  ) -> dict:
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process (None if unknown)."""
+    if pid is None:
+        return None
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run_clients(http: aiohttp.ClientSession, url: str, sentences: list[str],
+                      clients: int, args: argparse.Namespace
+                      ) -> tuple[list[float], Counter[str]]:
+    """Closed-loop clients for args.duration seconds: latencies of 200s, count per status."""
     source, target = args.pair.split("-")
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
-    limits = httpx.Limits(max_connections=clients + 2, max_keepalive_connections=clients + 2)
-    async with httpx.AsyncClient(timeout=args.timeout, limits=limits) as http:
+    stop_at = time.perf_counter() + args.duration
+
+    async def client(number: int) -> None:
+        index = number
+        while time.perf_counter() < stop_at:
+            body = {"q": sentences[index % len(sentences)], "source": source, "target": target}
+            if args.api_key:
+                body["api_key"] = args.api_key
+            index += clients
+            started = time.perf_counter()
+            try:
+                async with http.post(f"{url}/translate", json=body) as response:
+                    await response.read()
+                    status = str(response.status)
+            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+                status = type(error).__name__
+            statuses[status] += 1
+            if status == "200":
+                latencies.append(time.perf_counter() - started)
+
+    await asyncio.gather(*(client(n) for n in range(clients)))
+    return latencies, statuses
+
+
+async def measure(url: str, sentences: list[str], clients: int, args: argparse.Namespace,
+                  server_pid: int | None = None) -> dict:
+    connector = aiohttp.TCPConnector(limit=clients + 2)
+    timeout = aiohttp.ClientTimeout(total=args.timeout)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         before = await batch_totals(http, url, args.pair)
-        stop_at = time.perf_counter() + args.duration
-
-        async def client(number: int) -> None:
-            index = number
-            while time.perf_counter() < stop_at:
-                body = {"q": sentences[index % len(sentences)], "source": source,
-                        "target": target}
-                if args.api_key:
-                    body["api_key"] = args.api_key
-                index += clients
-                started = time.perf_counter()
-                try:
-                    response = await http.post(f"{url}/translate", json=body)
-                    status = str(response.status_code)
-                except httpx.HTTPError as error:
-                    status = type(error).__name__
-                statuses[status] += 1
-                if status == "200":
-                    latencies.append(time.perf_counter() - started)
-
+        server_before, client_before = cpu_seconds(server_pid), time.process_time()
         started = time.perf_counter()
-        await asyncio.gather(*(client(n) for n in range(clients)))
+        latencies, statuses = await run_clients(http, url, sentences, clients, args)
         elapsed = time.perf_counter() - started
+        client_cpu = time.process_time() - client_before
+        server_after = cpu_seconds(server_pid)
         after = await batch_totals(http, url, args.pair)
     latencies.sort()
     batches = after[1] - before[1]
@@ -110,6 +140,8 @@ async def measure(url: str, sentences: list[str], clients: int, args: argparse.N
                        else round(v * 1000, 2) for q in (50, 95, 99)},
         "mean_batch_size": round((after[0] - before[0]) / batches, 2) if batches else None,
         "errors": {status: n for status, n in statuses.items() if status != "200"},
+        "client_cpu_s": round(client_cpu, 2),
+        "server_cpu_s": None if server_after is None else round(server_after - server_before, 2),
     }
 
 
@@ -125,10 +157,10 @@ def start_server(args: argparse.Namespace, max_batch_sentences: int
     command = [sys.executable, str(ROOT / "scripts" / "serve.py"), "--models-dir",
                args.models_dir, "--port", str(port), "--host", "127.0.0.1", "--device",
                args.device, "--max-batch-sentences", str(max_batch_sentences),
-               "--max-wait-ms", str(args.max_wait_ms)]
+               "--max-wait-ms", str(args.max_wait_ms), "--max-delay-ms", str(args.max_delay_ms)]
     if args.threads:
         command += ["--threads", str(args.threads)]
-    env = {**os.environ, "S2S_LOG_LEVEL": "warning"}
+    env = {**os.environ, "S2S_LOG_LEVEL": "warning", "S2S_CPU_DTYPE": args.cpu_dtype}
     process = subprocess.Popen(command, env=env)
     url = f"http://127.0.0.1:{port}"
     wait_ready(process, url)
@@ -142,9 +174,10 @@ def wait_ready(process: subprocess.Popen, url: str) -> None:
         if process.poll() is not None:
             raise SystemExit(f"error: the server exited with status {process.returncode}")
         try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
+            with urllib.request.urlopen(f"{url}/ready", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
             pass
         time.sleep(0.3)
     stop_server(process)
@@ -164,7 +197,8 @@ def print_row(mode: str, row: dict) -> None:
     latency = row["latency_ms"]
     print(f"batching {mode:>5}  clients {row['clients']:>3}  {row['sentences_per_s']:>8.1f} "
           f"sent/s  p50 {latency['p50']} ms  p95 {latency['p95']} ms  p99 {latency['p99']} ms  "
-          f"mean batch {row['mean_batch_size']}  errors {row['errors'] or '-'}", flush=True)
+          f"mean batch {row['mean_batch_size']}  errors {row['errors'] or '-'}  cpu s: client "
+          f"{row['client_cpu_s']} server {row['server_cpu_s']}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             process, url = start_server(args, batch)
         try:
             for clients in client_counts:
-                row = asyncio.run(measure(url, sentences, clients, args))
+                row = asyncio.run(measure(url, sentences, clients, args,
+                                          None if process is None else process.pid))
                 print_row(mode, row)
                 runs.append({"batching": mode, **row})
         finally:
@@ -194,8 +229,11 @@ def main(argv: list[str] | None = None) -> int:
                 stop_server(process)
     result = {"pair": args.pair, "src": str(src), "duration_s": args.duration,
               "url": args.url, "device": None if args.url else args.device,
+              "cpu_dtype": None if args.url else args.cpu_dtype,
+              "threads": args.threads or None, "models_dir": args.models_dir,
               "max_batch_sentences": args.max_batch_sentences, "max_wait_ms": args.max_wait_ms,
-              "runs": runs}
+              "max_delay_ms": args.max_delay_ms,
+              "machine": machine_info(), "runs": runs}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

@@ -37,6 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--max-batch-sentences", type=int, help="1 turns batching off")
     parser.add_argument("--max-wait-ms", type=float)
+    parser.add_argument("--max-delay-ms", type=float)
     return parser.parse_args(argv)
 
 

@@ -4,7 +4,12 @@
 request that does not fit is refused whole with QueueFull) and returns one future per sentence.
 One worker task forms batches: items with equal TranslateOptions only, in arrival order, up to
 ``max_sentences`` and ``max_tokens`` (rows x longest source), as soon as a batch is full or
-``max_wait_s`` after its first item was queued. The batch, sorted by length, runs in the model's
+once no sentence arrived for ``max_wait_s``, counted from the later of its first item's arrival
+and the end of the previous batch, but at most ``max_delay_s`` after that. Counting from the end
+of the previous batch lets the clients just answered send their next sentences into the same
+batch as those that queued meanwhile, and waiting while sentences keep arriving lets a whole
+wave of answered clients come back, so concurrent closed-loop clients share one full batch
+instead of splitting into groups that alternate. The batch, sorted by length, runs in the model's
 own one-thread executor (one batch at a time per model, never on the event loop); each future gets
 exactly its sentence's result. Cancelled futures (deadline, client gone) are skipped when batches
 are formed, so their work is dropped. CUDA out-of-memory splits a batch in halves and retries,
@@ -66,12 +71,14 @@ def translate_splitting_on_oom(translate: Callable[[list[str], TranslateOptions]
 
 class Batcher:
     def __init__(self, name: str, translator: Any, *, max_tokens: int, max_sentences: int,
-                 max_wait_s: float, capacity: int, metrics: Metrics | None = None):
+                 max_wait_s: float, capacity: int, metrics: Metrics | None = None,
+                 max_delay_s: float | None = None):
         self.name = name
         self.translator = translator          # swapped by a reload; read once per batch
         self.max_tokens = max_tokens
         self.max_sentences = max_sentences
         self.max_wait_s = max_wait_s
+        self.max_delay_s = max(max_wait_s, max_wait_s if max_delay_s is None else max_delay_s)
         self.capacity = capacity
         self.metrics = metrics or Metrics()
         self._groups: dict[TranslateOptions, deque[_Item]] = {}
@@ -79,6 +86,8 @@ class Batcher:
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task | None = None
+        self._free_since = float("-inf")   # loop time the last batch finished
+        self._last_arrival = float("-inf")  # loop time the last sentence was queued
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"batcher-{name}")
 
     @property
@@ -119,6 +128,7 @@ class Batcher:
             group.append(item)
             futures.append(item.future)
         self._set_depth(self._depth + len(texts))
+        self._last_arrival = now
         self._wake.set()
         return futures
 
@@ -138,6 +148,7 @@ class Batcher:
             picked, wait = self._next_batch(loop.time())
             if picked is not None:
                 await self._execute(*picked)
+                self._free_since = loop.time()
                 continue
             if self._closing and not self._groups:
                 return
@@ -175,7 +186,8 @@ class Batcher:
                 oldest = (items[0].enqueued, options, count)
         if oldest is None:
             return None, None
-        due = oldest[0] + self.max_wait_s
+        start = max(oldest[0], self._free_since)
+        due = min(max(start, self._last_arrival) + self.max_wait_s, start + self.max_delay_s)
         if now >= due:
             return (oldest[1], self._take(oldest[1], oldest[2])), None
         return None, due - now

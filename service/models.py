@@ -144,6 +144,7 @@ class ModelRegistry:
         s = self.settings
         batcher = Batcher(pair, translator, max_tokens=s.max_batch_tokens,
                           max_sentences=s.max_batch_sentences, max_wait_s=s.max_wait_ms / 1000,
+                          max_delay_s=s.max_delay_ms / 1000,
                           capacity=s.queue_capacity, metrics=self.metrics)
         batcher.start()
         return batcher

@@ -32,7 +32,10 @@ class Settings(BaseSettings):
     # dynamic batching (one batcher per model)
     max_batch_tokens: int = Field(4000, ge=1, description="rows x longest source per batch")
     max_batch_sentences: int = Field(64, ge=1, description="1 turns batching off")
-    max_wait_ms: float = Field(5.0, ge=0, description="wait for more work after the first item")
+    max_wait_ms: float = Field(5.0, ge=0, description="start a batch once no sentence arrived "
+                               "for this long (or once it is full)")
+    max_delay_ms: float = Field(50.0, ge=0, description="start a batch at most this long after "
+                                "its first sentence arrived or the model became free")
     queue_capacity: int = Field(2048, ge=1, description="queued sentences per model")
     request_timeout_s: float = Field(30.0, gt=0, description="deadline of a request")
     retry_after_s: int = Field(1, ge=0, description="Retry-After header on 503")
@@ -68,6 +71,8 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.default_beam_size > self.max_beam_size:
             raise ValueError("default_beam_size must not exceed max_beam_size")
+        if self.max_wait_ms > self.max_delay_ms:
+            raise ValueError("max_wait_ms must not exceed max_delay_ms")
         if self.max_item_chars > self.max_total_chars:
             raise ValueError("max_item_chars must not exceed max_total_chars")
         return self

@@ -123,7 +123,8 @@ def test_sentence_translates_the_same_alone_and_in_a_batch(models_dir):  # noqa:
         return response.json()["translations"][0]["sentences"][0]
 
     async def main():
-        async with serve(settings_for(models_dir, max_wait_ms=300), factory) as client:
+        async with serve(settings_for(models_dir, max_wait_ms=300, max_delay_ms=300),
+                         factory) as client:
             alone = await ask(client, DATE)
             together = await asyncio.gather(*(ask(client, t) for t in [*others, DATE]))
             return alone, together[-1]

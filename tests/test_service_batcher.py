@@ -45,6 +45,49 @@ def test_concurrent_requests_share_one_batch():
     assert [r[0].text for r in results] == [f"fake(text {i})" for i in range(6)]
 
 
+def test_closed_loop_clients_merge_into_one_batch():
+    """Half the clients start while the first batch runs; once the first batch is answered,
+    its clients' next sentences join those queued meanwhile instead of forming a group of
+    their own that alternates with the other half forever."""
+    fake = FakeTranslator(delay=0.05)
+
+    async def client(batcher, number, start):
+        await asyncio.sleep(start)
+        for step in range(4):
+            await asyncio.gather(*submit(batcher, [f"c{number} s{step}"]))
+
+    async def main():
+        batcher = make_batcher(fake, max_wait_s=0.01)
+        batcher.start()
+        await asyncio.gather(*(client(batcher, n, 0.0 if n < 4 else 0.03) for n in range(8)))
+        await batcher.close()
+
+    asyncio.run(main())
+    sizes = [len(b) for b in fake.batches]
+    assert sizes[0] == 4 and sizes[1] == 8, sizes
+
+
+def test_a_batch_waits_while_sentences_keep_arriving_up_to_the_delay_cap():
+    """Sentences 4 ms apart with a 10 ms quiet period share a batch; the cap (60 ms after the
+    first) starts the batch even though they keep coming."""
+    fake = FakeTranslator()
+
+    async def main():
+        batcher = make_batcher(fake, max_wait_s=0.01, max_delay_s=0.06)
+        batcher.start()
+        futures = []
+        for i in range(30):
+            futures += submit(batcher, [f"t{i}"])
+            await asyncio.sleep(0.004)
+        await asyncio.gather(*futures)
+        await batcher.close()
+
+    asyncio.run(main())
+    sizes = [len(b) for b in fake.batches]
+    assert sizes[0] > 5, sizes            # far more than the 10 ms quiet period alone gives
+    assert sizes[0] < 25, sizes           # the cap started it before the trickle ended
+
+
 def test_batches_respect_sentence_and_token_limits():
     fake = FakeTranslator()
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from s2s.beam import beam_search
 from s2s.search import SearchOptions, greedy_search
-from s2s.shortlist import Shortlist
+from s2s.shortlist import Restriction, Shortlist
 from s2s.tokenizer import SPECIAL_IDS
 
 # source piece 5 always comes with target 9, source 6 with target 10; target 4 is everywhere
@@ -45,11 +46,12 @@ def test_decoding_with_the_whole_vocabulary_as_subset_matches_unrestricted(make_
     lens = torch.tensor([6, 6, 4])
     everything = torch.arange(40)
     options = SearchOptions(beam_size=3, n_best=2)
+    restriction = Restriction.same_for_all(everything, 3)
     full = beam_search(model, src, lens, options)
-    restricted = beam_search(model, src, lens, options, everything)
+    restricted = beam_search(model, src, lens, options, restriction)
     assert [[h.tokens for h in n] for n in full] == [[h.tokens for h in n] for n in restricted]
     greedy_full = greedy_search(model, src, lens)
-    greedy_restricted = greedy_search(model, src, lens, vocab_subset=everything)
+    greedy_restricted = greedy_search(model, src, lens, restriction=restriction)
     assert [h.tokens for h in greedy_full] == [h.tokens for h in greedy_restricted]
 
 
@@ -59,34 +61,54 @@ def test_decoding_never_leaves_the_subset(make_model):
     lens = torch.full((4,), 5)
     subset = torch.tensor([*SPECIAL_IDS, 11, 17, 23, 31])
     allowed = set(subset.tolist())
-    for nbest in beam_search(model, src, lens, SearchOptions(beam_size=3, n_best=3), subset):
+    restriction = Restriction.same_for_all(subset, 4)
+    for nbest in beam_search(model, src, lens, SearchOptions(beam_size=3, n_best=3),
+                             restriction):
         for hyp in nbest:
             assert set(hyp.tokens) <= allowed
-    for hyp in greedy_search(model, src, lens, vocab_subset=subset):
+    for hyp in greedy_search(model, src, lens, restriction=restriction):
         assert set(hyp.tokens) <= allowed
 
 
+def allowed_ids(restriction: Restriction, sentence: int) -> set[int]:
+    own = restriction.own[sentence][restriction.own_valid[sentence]]
+    return set(restriction.shared.tolist()) | set(own.tolist())
+
+
 def test_a_sentence_allowed_pieces_do_not_depend_on_the_batch():
-    shortlist = Shortlist.build(SRC, TGT, 12, 12, per_source=1, frequent=0)
+    shortlist = Shortlist.build(SRC, TGT, 12, 12, per_source=1, frequent=1)
     batch = torch.tensor([[5, 7], [6, 8]])
-    ids = shortlist.candidates(batch)
-    in_batch = set(ids[shortlist.row_mask(batch, ids)[0]].tolist())
-    alone_ids = shortlist.candidates(batch[:1])
-    alone = set(alone_ids[shortlist.row_mask(batch[:1], alone_ids)[0]].tolist())
-    assert in_batch == alone
-    assert 10 in ids.tolist() and 10 not in in_batch   # the other sentence's piece
+    in_batch = allowed_ids(shortlist.restriction(batch), 0)
+    assert in_batch == allowed_ids(shortlist.restriction(batch[:1]), 0)
+    assert 9 in in_batch and 10 not in in_batch   # its own piece, not the other sentence's
 
 
-def test_row_mask_keeps_decoding_batch_invariant(make_model):
+def test_shared_pieces_are_not_repeated_among_a_sentence_own():
+    shortlist = Shortlist.build(SRC, TGT, 12, 12, per_source=2, frequent=1)
+    restriction = shortlist.restriction(torch.tensor([[5, 6, 7], [8, 0, 0]]))
+    shared = set(restriction.shared.tolist())
+    assert restriction.shared[:len(SPECIAL_IDS)].tolist() == list(SPECIAL_IDS)
+    for row in range(2):
+        own = restriction.own[row][restriction.own_valid[row]].tolist()
+        assert own == sorted(own) and not shared & set(own)
+
+
+def test_own_output_spaces_decode_as_each_sentence_restricted_alone(make_model):
+    """Decoding a batch whose sentences have different candidates gives each sentence what
+    decoding it alone with exactly its candidates gives."""
     model = make_model(seed=5, vocab=12).eval()
-    shortlist = Shortlist.build(SRC, TGT, 12, 12, per_source=1, frequent=0)
-    src = torch.tensor([[5, 7], [6, 8]])
-    lens = torch.tensor([2, 2])
-    ids = shortlist.candidates(src)
-    together = greedy_search(model, src, lens, vocab_subset=ids,
-                             row_mask=shortlist.row_mask(src, ids))
-    alone_ids = shortlist.candidates(src[:1])
-    alone = greedy_search(model, src[:1], lens[:1], vocab_subset=alone_ids,
-                          row_mask=shortlist.row_mask(src[:1], alone_ids))
-    assert together[0].tokens == alone[0].tokens
-    assert together[0].score == alone[0].score
+    shortlist = Shortlist.build(SRC, TGT, 12, 12, per_source=2, frequent=1)
+    src = torch.tensor([[5, 7], [6, 8], [5, 6]])
+    lens = torch.tensor([2, 2, 2])
+    options = SearchOptions(beam_size=3, n_best=2)
+    restriction = shortlist.restriction(src)
+    together = beam_search(model, src, lens, options, restriction)
+    greedy_together = greedy_search(model, src, lens, restriction=restriction)
+    for row in range(3):
+        ids = torch.tensor(sorted(allowed_ids(restriction, row)))
+        alone = Restriction.same_for_all(ids, 1)
+        single = beam_search(model, src[row:row + 1], lens[:1], options, alone)[0]
+        assert [h.tokens for h in together[row]] == [h.tokens for h in single]
+        assert [h.score for h in together[row]] == pytest.approx([h.score for h in single])
+        greedy = greedy_search(model, src[row:row + 1], lens[:1], restriction=alone)[0]
+        assert greedy_together[row].tokens == greedy.tokens

@@ -1,0 +1,50 @@
+"""The looked-up input gates of a decoder step (s2s.gate_table) against torch.nn.LSTM."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from s2s.decoder import Decoder
+from s2s.gate_table import supports_gate_table
+
+
+def one_step(model, tokens, use_table: bool):
+    src = torch.randint(4, 40, (tokens.size(0), 5), generator=torch.Generator().manual_seed(1))
+    encoded, state = model.encode(src, torch.full((tokens.size(0),), 5))
+    original = Decoder.use_gate_table
+    Decoder.use_gate_table = use_table
+    try:
+        with torch.no_grad():
+            return model.decode_step(tokens, encoded, state)
+    finally:
+        Decoder.use_gate_table = original
+
+
+def test_a_looked_up_step_equals_the_lstm_step(make_model):
+    model = make_model(seed=4).eval()
+    assert supports_gate_table(model.decoder.rnn, model.config.input_feeding)
+    tokens = torch.tensor([2, 7, 9, 39])
+    looked_up, state, weights = one_step(model, tokens, True)
+    computed, expected_state, expected_weights = one_step(model, tokens, False)
+    torch.testing.assert_close(looked_up, computed, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(state.cell, expected_state.cell, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(weights, expected_weights)
+
+
+def test_the_table_follows_weight_updates(make_model):
+    model = make_model(seed=4).eval()
+    tokens = torch.tensor([5, 6])
+    one_step(model, tokens, True)                     # builds the table
+    with torch.no_grad():
+        model.decoder.embed.weight[5].add_(1.0)       # an in-place update, as an optimizer's
+    looked_up = one_step(model, tokens, True)[0]
+    computed = one_step(model, tokens, False)[0]
+    torch.testing.assert_close(looked_up, computed, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("overrides", [dict(input_feeding=True), dict(dec_layers=2),
+                                       dict(cell="gru")])
+def test_other_decoders_keep_the_rnn_step(make_model, overrides):
+    model = make_model(**overrides)
+    assert not supports_gate_table(model.decoder.rnn, model.config.input_feeding)
