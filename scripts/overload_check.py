@@ -20,8 +20,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
+import aiohttp
 from bench_load import free_port, stop_server, wait_ready
+from bench_train import machine_info
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,28 +47,32 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def client(http: httpx.AsyncClient, url: str, body: dict, stop_at: float,
+async def client(http: aiohttp.ClientSession, url: str, body: dict, stop_at: float,
                  tally: Counter) -> None:
     while time.perf_counter() < stop_at:
         try:
-            answer = await http.post(f"{url}/translate", json=body)
-        except httpx.HTTPError as error:
+            async with http.post(f"{url}/translate", json=body) as answer:
+                status = answer.status
+                retry_after = answer.headers.get("retry-after")
+                payload = await answer.json() if status == 200 else None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             tally[f"transport:{type(error).__name__}"] += 1
             continue
-        tally[str(answer.status_code)] += 1
-        if answer.status_code == 503:
-            tally["503_with_retry_after"] += "retry-after" in answer.headers
-            await asyncio.sleep(float(answer.headers.get("retry-after", 1)) * 0.1)
-        elif answer.status_code == 200:
-            tally["200_complete"] += len(answer.json()["translatedText"]) == len(body["q"])
+        tally[str(status)] += 1
+        if status == 503:
+            tally["503_with_retry_after"] += retry_after is not None
+            await asyncio.sleep(float(retry_after or 1) * 0.1)
+        elif status == 200:
+            tally["200_complete"] += len(payload["translatedText"]) == len(body["q"])
 
 
 async def run(url: str, pid: int, args: argparse.Namespace, sentences: list[str]) -> dict:
     source, target = args.pair.split("-")
     tally: Counter = Counter()
     memory: list[float] = [rss_mib(pid)]
-    limits = httpx.Limits(max_connections=args.clients + 4)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as http:
+    connector = aiohttp.TCPConnector(limit=args.clients + 4)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         stop_at = time.perf_counter() + args.duration
         bodies = [{"q": [sentences[(i * args.sentences_per_request + j) % len(sentences)]
                          for j in range(args.sentences_per_request)],
@@ -77,7 +82,8 @@ async def run(url: str, pid: int, args: argparse.Namespace, sentences: list[str]
             await asyncio.sleep(1)
             memory.append(rss_mib(pid))
         await asyncio.gather(*tasks)
-        ready = (await http.get(f"{url}/ready")).status_code
+        async with http.get(f"{url}/ready") as answer:
+            ready = answer.status
     return {"statuses": dict(tally), "rss_mib": memory, "ready_after": ready}
 
 
@@ -96,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop_server(process)
     result.update(clients=args.clients, queue_capacity=args.queue_capacity,
-                  sentences_per_request=args.sentences_per_request, duration_s=args.duration)
+                  sentences_per_request=args.sentences_per_request, duration_s=args.duration,
+                  machine=machine_info())
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result))
