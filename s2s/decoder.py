@@ -144,6 +144,12 @@ class Decoder(nn.Module):
 
     use_gate_table = True   # inference steps look up the input gates (s2s.gate_table)
 
+    def train(self, mode: bool = True) -> Decoder:
+        """As nn.Module.train; also forgets the gate table, as training changes the weights
+        (fused optimizers without bumping their version counters)."""
+        self._gate_table.clear()
+        return super().train(mode)
+
     def forward(
         self, tgt_in: torch.Tensor, encoded: EncoderOutput, state: DecoderState
     ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:

@@ -14,12 +14,18 @@ from torch import nn
 
 
 class GateTable:
-    """The input-gate table of an embedding and a one-layer LSTM, rebuilt whenever their
-    weights change (training updates them in place; ``.to()`` replaces them)."""
+    """The input-gate table of an embedding and a one-layer LSTM, rebuilt when their weights
+    were replaced (``.to()``, a new data pointer) or changed in place where the change is
+    recorded (version counters: ``load_state_dict``, ``copy_``). Fused optimizers update
+    weights without recording it, so the owner also clears the table whenever training
+    (``train()``) may change them."""
 
     def __init__(self) -> None:
         self._key: tuple | None = None
         self._table: torch.Tensor | None = None
+
+    def clear(self) -> None:
+        self._key, self._table = None, None
 
     def get(self, embed: nn.Embedding, rnn: nn.LSTM) -> torch.Tensor:
         """(tgt_vocab, 4 * hidden) input-gate pre-activations per target token."""

@@ -43,6 +43,24 @@ def test_the_table_follows_weight_updates(make_model):
     torch.testing.assert_close(looked_up, computed, rtol=1e-5, atol=1e-5)
 
 
+def test_the_table_follows_a_fused_optimizer_step(make_model):
+    """Fused Adam updates weights without bumping their version counters."""
+    model = make_model(seed=4)
+    tokens = torch.tensor([5, 6])
+    model.eval()
+    one_step(model, tokens, True)                     # builds the table
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1, fused=True)
+    src = torch.randint(4, 40, (2, 5))
+    tgt = torch.randint(4, 40, (2, 4))
+    model(src, torch.full((2,), 5), tgt, tgt).backward()
+    optimizer.step()
+    model.eval()
+    looked_up = one_step(model, tokens, True)[0]
+    computed = one_step(model, tokens, False)[0]
+    torch.testing.assert_close(looked_up, computed, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("overrides", [dict(input_feeding=True), dict(dec_layers=2),
                                        dict(cell="gru")])
 def test_other_decoders_keep_the_rnn_step(make_model, overrides):
