@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-delay-ms", type=float, default=50.0)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    parser.add_argument("--cpu-dtype", default="fp32", choices=["fp32", "int8"])
+    parser.add_argument("--cpu-dtype", default="fp32", choices=["fp32", "bf16", "int8"])
     parser.add_argument("--api-key")
     parser.add_argument("--timeout", type=float, default=60.0, help="per request, seconds")
     parser.add_argument("--out", default="bench/serve_load.json")

@@ -35,7 +35,8 @@ def add_decoding_args(parser: argparse.ArgumentParser) -> None:
                        help="score the whole target vocabulary (ignore the model's shortlist)")
     group.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     group.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16", "int8"],
-                       help="fp16/bf16 on CUDA; int8 dynamic quantization on the CPU")
+                       help="fp16 on CUDA; bf16 on CUDA or a CPU with AVX512-BF16/AMX; int8 "
+                            "dynamic quantization on the CPU")
 
 
 def translate_options(args: argparse.Namespace) -> TranslateOptions:

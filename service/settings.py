@@ -25,7 +25,8 @@ class Settings(BaseSettings):
     models_dir: Path = Field(Path("models"), description="folder of <src>-<tgt>.pt model files")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["fp32", "fp16", "bf16"] = Field("fp32", description="dtype on the GPU")
-    cpu_dtype: Literal["fp32", "int8"] = Field("fp32", description="dtype on the CPU")
+    cpu_dtype: Literal["fp32", "bf16", "int8"] = Field(
+        "fp32", description="dtype on the CPU (bf16 needs AVX512-BF16 or AMX)")
     threads: int = Field(0, ge=0, description="torch CPU threads (0 = torch's default)")
     warmup_text: str = Field("Hello world.", min_length=1)
 

@@ -14,7 +14,13 @@ from s2s.average import average_training_states
 from s2s.checkpoint import MODEL_FORMAT, CheckpointError, load_checkpoint
 from s2s.demo_task import generate_pairs
 from s2s.search import SearchOptions
-from s2s.translator import InputTooLongError, TranslateOptions, Translator, split_sentences
+from s2s.translator import (
+    InputTooLongError,
+    TranslateOptions,
+    Translator,
+    cpu_has_native_bf16,
+    split_sentences,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES, REFERENCES = generate_pairs(12, seed=5)
@@ -73,6 +79,18 @@ def test_int8_translator_runs_and_differs_only_slightly(translator, trained_demo
 def test_half_precision_on_cpu_is_refused(trained_demo_run):
     with pytest.raises(ValueError, match="needs CUDA"):
         Translator.from_file(trained_demo_run / "model.pt", dtype="fp16")
+
+
+def test_bf16_on_cpu_runs_where_native_else_is_refused(trained_demo_run):
+    path = trained_demo_run / "model.pt"
+    if not cpu_has_native_bf16():
+        with pytest.raises(ValueError, match="emulated"):
+            Translator.from_file(path, dtype="bf16")
+        return
+    translator = Translator.from_file(path, dtype="bf16")
+    assert all(p.dtype == torch.bfloat16 for p in translator.model.parameters())
+    results = translator.translate(["", *SOURCES[:3]])
+    assert results[0].text == "" and all(r.text for r in results[1:])
 
 
 def test_split_sentences_keeps_order():
