@@ -43,6 +43,9 @@ class Shortlist:
         self.table = table.long()
         self.frequent = frequent.long()
         self.tgt_vocab_size = tgt_vocab_size
+        self.shared = torch.zeros(tgt_vocab_size, dtype=torch.bool)   # every sentence's
+        self.shared[list(SPECIAL_IDS)] = True
+        self.shared[self.frequent] = True
 
     @classmethod
     def build(cls, src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]],
@@ -68,9 +71,7 @@ class Shortlist:
         sentence's own candidates (specials, frequent pieces, pieces listed for its source
         pieces), which do not depend on the other sentences, so neither does its translation."""
         src = src.cpu()
-        allowed = torch.zeros(src.size(0), self.tgt_vocab_size, dtype=torch.bool)
-        allowed[:, list(SPECIAL_IDS)] = True
-        allowed[:, self.frequent] = True
+        allowed = self.shared.repeat(src.size(0), 1)
         listed = self.table[src].flatten(1)                 # (batch, src_len * per_source)
         allowed.scatter_(1, listed.clamp(min=0), True)      # -1 (unused) -> PAD, a special
         return allowed
@@ -80,18 +81,14 @@ class Shortlist:
         and frequent pieces) once, and each sentence's own listed pieces apart, so the output
         layer scores about as many pieces per sentence as it has candidates, whatever the
         batch (a union over the batch grows to thousands of pieces)."""
-        allowed = self.allowed(src)
-        shared = torch.zeros(self.tgt_vocab_size, dtype=torch.bool)
-        shared[list(SPECIAL_IDS)] = True
-        shared[self.frequent] = True
-        own = allowed & ~shared
+        own = self.allowed(src) & ~self.shared
         width = int(own.sum(1).max()) if own.numel() else 0
         # per row: its own ids first, in id order, then the rest (padding)
         order = torch.sort(own.to(torch.uint8), dim=1, descending=True, stable=True).indices
         own_ids = order[:, :width]
         own_valid = own.gather(1, own_ids)
         own_ids = own_ids.masked_fill(~own_valid, PAD_ID)
-        return Restriction(shared.nonzero().squeeze(1).to(src.device), own_ids.to(src.device),
+        return Restriction(self.shared.nonzero().squeeze(1).to(src.device), own_ids.to(src.device),
                            own_valid.to(src.device))
 
     def candidates(self, src: torch.Tensor) -> torch.Tensor:

@@ -78,7 +78,7 @@ class Batcher:
         self.max_tokens = max_tokens
         self.max_sentences = max_sentences
         self.max_wait_s = max_wait_s
-        self.max_delay_s = max(max_wait_s, max_wait_s if max_delay_s is None else max_delay_s)
+        self.max_delay_s = max_wait_s if max_delay_s is None else max(max_wait_s, max_delay_s)
         self.capacity = capacity
         self.metrics = metrics or Metrics()
         self._groups: dict[TranslateOptions, deque[_Item]] = {}

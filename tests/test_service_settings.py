@@ -37,7 +37,9 @@ def test_unknown_keys_in_a_settings_file_are_rejected(tmp_path):
 
 
 @pytest.mark.parametrize("values", [{"device": "tpu"}, {"dtype": "int4"}, {"port": 0},
-                                    {"max_batch_sentences": 0}, {"default_beam_size": 20}])
+                                    {"max_batch_sentences": 0}, {"default_beam_size": 20},
+                                    {"max_wait_ms": 80, "max_delay_ms": 50},
+                                    {"cpu_dtype": "fp16"}])
 def test_bad_values_are_rejected(values):
     with pytest.raises(ValidationError):
         Settings(**values)
