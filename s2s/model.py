@@ -55,6 +55,12 @@ class Seq2Seq(nn.Module):
         keys = self.decoder.attention.project_keys(memory)
         return EncoderOutput(memory, keys, src_mask), self.bridge(final_hidden, final_cell)
 
+    def encode_for_steps(self, src: torch.Tensor, src_lens: torch.Tensor
+                         ) -> tuple[EncoderOutput, DecoderState]:
+        """encode() for decode_step: the memory comes projected (Decoder.project_memory)."""
+        encoded, state = self.encode(src, src_lens)
+        return self.decoder.project_memory(encoded), state
+
     def decode_step(
         self, prev_tokens: torch.Tensor, encoded: EncoderOutput, state: DecoderState
     ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:

@@ -104,9 +104,10 @@ def block_repeated_ngrams(log_probs: torch.Tensor, history: torch.Tensor, n: int
 
 def encode_for_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
                       restriction: Restriction | None):
-    """Encode; with a restriction, decode_step scores only each sentence's allowed ids and
-    search works on positions in the sentence's output space (see s2s.shortlist)."""
-    encoded, state = model.encode(src, src_lens)
+    """Encode for step-by-step decoding (Seq2Seq.encode_for_steps); with a
+    restriction, decode_step scores only each sentence's allowed ids and search works on
+    positions in the sentence's output space (see s2s.shortlist)."""
+    encoded, state = model.encode_for_steps(src, src_lens)
     if restriction is not None:
         encoded = model.restrict_output(encoded, restriction)
     return encoded, state
