@@ -40,14 +40,43 @@ class OutputSubset:
         return F.linear(hidden, self.weight, self.bias)
 
 
+CHUNK_OVERHEAD = 256   # a chunk's fixed cost, in (sentence x own piece) products
+
+
+def plan_chunks(widths: list[int], overhead: int = CHUNK_OVERHEAD) -> list[tuple[int, int, int]]:
+    """Split sentences 0..n-1 into consecutive chunks (start, end, width), scored chunk by
+    chunk with each chunk padded to its widest sentence: the split that minimizes the padded
+    work (sum of chunk sizes x widths) plus ``overhead`` per chunk (dynamic programming).
+    Sentences come sorted by source length, so their own lists grow roughly in order and a
+    few chunks remove most of the padding to the batch's widest list."""
+    n = len(widths)
+    best = [0] + [None] * n            # best[i]: cost of sentences 0..i-1
+    cut = [0] * (n + 1)
+    for end in range(1, n + 1):
+        widest = 0
+        for start in range(end - 1, -1, -1):
+            widest = max(widest, widths[start])
+            cost = best[start] + (end - start) * widest + overhead
+            if best[end] is None or cost < best[end]:
+                best[end], cut[end] = cost, start
+    chunks, end = [], n
+    while end > 0:
+        start = cut[end]
+        chunks.append((start, end, max(widths[start:end])))
+        end = start
+    return chunks[::-1]
+
+
 @dataclass
 class OwnOutput:
     """Each sentence's own output pieces beyond the shared subset (see s2s.shortlist), for the
     ``stored`` sentences the batch started with: table (stored, S + P) vocabulary id of every
     position of a sentence's output space (the shared ids, then its own); weight (stored, P,
-    dec_hidden) and bias (stored, P) the output layer's rows for its own ids; valid (stored, P)
-    bool, False on padding; active (batch,) the stored row of each active sentence (None: all,
-    in order). Finished sentences are dropped from the stored tensors only once a quarter of
+    dec_hidden) and bias (stored, P) the output layer's rows for its own ids, each sentence's
+    own first; valid (stored, P) bool, False on padding; active (batch,) the stored row of each
+    active sentence (None: all, in order); chunks: consecutive stored sentences scored together
+    (``plan_chunks``), since scoring all of them padded to the widest list reads mostly
+    padding. Finished sentences are dropped from the stored tensors only once a quarter of
     them is gone: copying the weights at every step where a sentence ends would cost more
     than scoring a few finished sentences."""
 
@@ -56,6 +85,11 @@ class OwnOutput:
     bias: torch.Tensor
     valid: torch.Tensor
     active: torch.Tensor | None = None
+    chunks: list[tuple[int, int, int]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.chunks is None:
+            self.chunks = plan_chunks(self.valid.sum(1).tolist())
 
     def select(self, index: torch.Tensor) -> OwnOutput:
         """Keep/reorder sentences: index (new_batch,) of active sentence numbers."""
@@ -76,7 +110,11 @@ class OwnOutput:
             scattered = hidden.new_zeros(self.weight.size(0), *hidden.shape[1:])
             scattered[self.active] = hidden
             hidden = scattered
-        scores = torch.baddbmm(self.bias.unsqueeze(1), hidden, self.weight.transpose(1, 2))
+        scores = hidden.new_full((*hidden.shape[:2], self.weight.size(1)), float("-inf"))
+        for start, end, width in self.chunks:
+            scores[start:end, :, :width] = torch.baddbmm(
+                self.bias[start:end, :width].unsqueeze(1), hidden[start:end],
+                self.weight[start:end, :width].transpose(1, 2))
         scores = scores.masked_fill(~self.valid.unsqueeze(1), float("-inf"))
         return scores if self.active is None else scores[self.active]
 
