@@ -6,6 +6,9 @@
 - ``search_finished``: a sentence is done when no live beam can still enter its n-best list;
 - ``BeamBatch.keep``: done sentences leave the active batch, so the cost falls as they finish.
 
+A sentence starts with one row (its k beams would all be the same prefix, BOS) and has k rows
+from the second step on.
+
 All rows of the active batch are decoded in one call per step; there is no Python loop over
 sentences or beams on the tensor path.
 """
@@ -43,17 +46,18 @@ class Candidates:
     tokens: torch.Tensor
 
 
-def top_candidates(beam_scores: torch.Tensor, log_probs: torch.Tensor) -> Candidates:
-    """beam_scores: (active, k) cumulative log-probs; log_probs: (active * k, V).
+def top_candidates(beam_scores: torch.Tensor, log_probs: torch.Tensor, k: int) -> Candidates:
+    """beam_scores: (active, rows) cumulative log-probs of each sentence's rows (1 or k);
+    log_probs: (active * rows, V). The best 2k extensions per sentence.
 
     The best 2k extensions of a sentence are among each beam's own best 2k tokens, so a
-    per-row top-k comes first and the full (active, k * V) score matrix is never built."""
-    active, k = beam_scores.shape
+    per-row top-k comes first and the full (active, rows * V) score matrix is never built."""
+    active, rows = beam_scores.shape
     width = min(2 * k, log_probs.size(1))
-    row_scores, row_tokens = log_probs.topk(width, dim=1)            # (active * k, width)
-    total = (beam_scores.view(-1, 1) + row_scores).view(active, k * width)
-    scores, flat = total.topk(min(2 * k, k * width), dim=1)
-    tokens = row_tokens.view(active, k * width).gather(1, flat)
+    row_scores, row_tokens = log_probs.topk(width, dim=1)            # (active * rows, width)
+    total = (beam_scores.view(-1, 1) + row_scores).view(active, rows * width)
+    scores, flat = total.topk(min(2 * k, rows * width), dim=1)
+    tokens = row_tokens.view(active, rows * width).gather(1, flat)
     return Candidates(scores, torch.div(flat, width, rounding_mode="floor"), tokens)
 
 
@@ -61,12 +65,12 @@ def collect_finished(candidates: Candidates, k: int, beams: BeamBatch,
                      attention: torch.Tensor | None, finished: list[list[Hypothesis]],
                      alpha: float) -> None:
     """Record EOS candidates ranked within the best k as finished hypotheses.
-    attention: (active * k, t + 1, src_len) or None."""
+    attention: (active * rows, t + 1, src_len) or None."""
     history, encoded = beams.history, beams.encoded
     ranked = candidates.tokens[:, :k] == EOS_ID
     ranked &= candidates.scores[:, :k] > NEG_INF
     for sentence, rank in ranked.nonzero().tolist():
-        row = sentence * k + int(candidates.beams[sentence, rank])
+        row = sentence * beams.rows + int(candidates.beams[sentence, rank])
         tokens = row_vocab_ids(encoded, row, history[row])
         score = float(candidates.scores[sentence, rank])
         finished[beams.sentence_ids[sentence]].append(Hypothesis(
@@ -75,9 +79,10 @@ def collect_finished(candidates: Candidates, k: int, beams: BeamBatch,
 
 
 def continuations(candidates: Candidates, k: int) -> Candidates:
-    """The best k candidates per sentence that do not end in EOS; (active, k) each."""
+    """The best k candidates per sentence that do not end in EOS; (active, k) each (fewer
+    where the output space has fewer than k pieces)."""
     scores = candidates.scores.masked_fill(candidates.tokens == EOS_ID, NEG_INF)
-    best, order = scores.topk(k, dim=1)
+    best, order = scores.topk(min(k, scores.size(1)), dim=1)
     return Candidates(best, candidates.beams.gather(1, order), candidates.tokens.gather(1, order))
 
 
@@ -106,31 +111,41 @@ def search_finished(best_active: torch.Tensor, max_lens: torch.Tensor, length: i
 
 @dataclass
 class BeamBatch:
-    """The active sentences' beams. Row r of the flat tensors is sentence r // k, beam r % k."""
+    """The active sentences' beams: ``rows`` per sentence (1 at the first step, then k).
+    Row r of the flat tensors is sentence r // rows, beam r % rows."""
 
     sentence_ids: list[int]
-    scores: torch.Tensor            # (active, k)
-    history: torch.Tensor           # (active * k, t)
-    attention: torch.Tensor | None  # (active * k, t, src_len)
-    encoded: EncoderOutput          # one entry per active sentence, grouped by k
+    scores: torch.Tensor            # (active, rows)
+    history: torch.Tensor           # (active * rows, t)
+    attention: torch.Tensor | None  # (active * rows, t, src_len)
+    encoded: EncoderOutput          # one entry per active sentence, grouped by rows
     state: DecoderState
-    min_lens: torch.Tensor          # (active * k,)
-    max_lens: torch.Tensor          # (active * k,)
+    min_lens: torch.Tensor          # (active * rows,)
+    max_lens: torch.Tensor          # (active * rows,)
+
+    @property
+    def rows(self) -> int:
+        return self.scores.size(1)
 
     def advance(self, chosen: Candidates, state: DecoderState,
                 weights: torch.Tensor | None) -> None:
-        """Make the chosen candidates the new beams; weights: (active * k, src_len) or None."""
-        active, k = chosen.scores.shape
-        offsets = torch.arange(active, device=chosen.beams.device).unsqueeze(1) * k
+        """Make the chosen candidates (active, k) the new beams; weights: (active * rows,
+        src_len) or None."""
+        active, rows_before = chosen.scores.size(0), self.rows
+        offsets = torch.arange(active, device=chosen.beams.device).unsqueeze(1) * rows_before
         rows = (chosen.beams + offsets).view(-1)
         self.scores = chosen.scores
         self.history = torch.cat([self.history[rows], chosen.tokens.view(-1, 1)], dim=1)
         self.state = state.select(rows)
         if self.attention is not None:
             self.attention = self.attention[rows]
+        if self.rows != rows_before:
+            self.min_lens, self.max_lens = self.min_lens[rows], self.max_lens[rows]
+            self.encoded = self.encoded.grouped(self.rows)
 
-    def keep(self, sentences: torch.Tensor, k: int) -> None:
+    def keep(self, sentences: torch.Tensor) -> None:
         """Keep only the given active sentence positions (1-D long tensor)."""
+        k = self.rows
         rows = (sentences.unsqueeze(1) * k + torch.arange(k, device=sentences.device)).view(-1)
         self.sentence_ids = [self.sentence_ids[i] for i in sentences.tolist()]
         self.scores = self.scores[sentences]
@@ -143,18 +158,16 @@ class BeamBatch:
 
 def start_beams(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
                 options: SearchOptions, restriction: Restriction | None) -> BeamBatch:
-    k, batch = options.beam_size, src.size(0)
+    """One row per sentence: its k beams would all start as the same prefix."""
+    batch = src.size(0)
     encoded, state = encode_for_search(model, src, src_lens, restriction)
-    rows = torch.arange(batch, device=src.device).repeat_interleave(k)
-    scores = torch.full((batch, k), NEG_INF, device=src.device)
-    scores[:, 0] = 0.0  # all beams start identical: expand only the first
-    attention = (src.new_zeros((batch * k, 0, src.size(1)), dtype=torch.float)
+    attention = (src.new_zeros((batch, 0, src.size(1)), dtype=torch.float)
                  if options.return_attention else None)
     return BeamBatch(
-        list(range(batch)), scores, src.new_zeros((batch * k, 0)), attention,
-        encoded.grouped(k), state.select(rows),
-        length_limits(src_lens, options.min_len_a, options.min_len_b)[rows],
-        length_limits(src_lens, options.max_len_a, options.max_len_b)[rows])
+        list(range(batch)), torch.zeros((batch, 1), device=src.device), src.new_zeros((batch, 0)),
+        attention, encoded.grouped(1), state,
+        length_limits(src_lens, options.min_len_a, options.min_len_b),
+        length_limits(src_lens, options.max_len_a, options.max_len_b))
 
 
 @torch.no_grad()
@@ -167,7 +180,7 @@ def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
     k = options.beam_size
     beams = start_beams(model, src, src_lens, options, restriction)
     finished: list[list[Hypothesis]] = [[] for _ in range(src.size(0))]
-    prev = torch.full((src.size(0) * k,), BOS_ID, dtype=torch.long, device=src.device)
+    prev = torch.full((src.size(0),), BOS_ID, dtype=torch.long, device=src.device)
     step = 0
     while beams.sentence_ids:
         log_probs, state, weights = model.decode_step(prev, beams.encoded, beams.state)
@@ -175,16 +188,16 @@ def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
         attention = beams.attention
         if attention is not None:
             attention = torch.cat([attention, weights.float().unsqueeze(1)], dim=1)
-        candidates = top_candidates(beams.scores, log_probs)
+        candidates = top_candidates(beams.scores, log_probs, k)
         collect_finished(candidates, k, beams, attention, finished, options.length_penalty)
         chosen = continuations(candidates, k)
         beams.attention = attention
         beams.advance(chosen, state, weights)
         step += 1
-        done = search_finished(chosen.scores[:, 0], beams.max_lens[::k], step,
+        done = search_finished(chosen.scores[:, 0], beams.max_lens[::beams.rows], step,
                                [finished[s] for s in beams.sentence_ids], options)
         if bool(done.any()):
-            beams.keep((~done).nonzero(as_tuple=True)[0], k)
+            beams.keep((~done).nonzero(as_tuple=True)[0])
         prev = to_vocab_ids(beams.encoded, beams.history[:, -1])
     return [sorted(hyps, key=lambda h: -h.normalized_score)[: options.n_best]
             for hyps in finished]

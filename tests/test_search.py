@@ -130,3 +130,20 @@ def test_invalid_options_are_refused():
         SearchOptions(beam_size=2, n_best=3)
     with pytest.raises(ValueError, match="beam_size"):
         SearchOptions(beam_size=0)
+
+
+def test_beam_search_decodes_one_row_per_sentence_at_the_first_step():
+    model = ScriptedModel({BOS_ID: {5: 2.0, 6: 1.0, 7: 0.5}, 5: {EOS_ID: 3.0},
+                           6: {EOS_ID: 3.0}, 7: {EOS_ID: 3.0}})
+    rows_per_step = []
+    decode_step = model.decode_step
+
+    def counting_step(prev, encoded, state):
+        rows_per_step.append(prev.numel())
+        return decode_step(prev, encoded, state)
+
+    model.decode_step = counting_step
+    hyps = beam_search(model, *source(batch=2),
+                       SearchOptions(beam_size=3, n_best=3, length_penalty=0.0))
+    assert rows_per_step[:2] == [2, 6]
+    assert [h.tokens for h in hyps[1]] == [[5], [6], [7]]
