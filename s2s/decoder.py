@@ -76,9 +76,11 @@ class OwnOutput:
     own first; valid (stored, P) bool, False on padding; active (batch,) the stored row of each
     active sentence (None: all, in order); chunks: consecutive stored sentences scored together
     (``plan_chunks``), since scoring all of them padded to the widest list reads mostly
-    padding. Finished sentences are dropped from the stored tensors only once a quarter of
-    them is gone: copying the weights at every step where a sentence ends would cost more
-    than scoring a few finished sentences."""
+    padding; parts: each chunk's bias (n, 1, width) and weight (n, width, dec_hidden), copied
+    contiguous once (a strided slice is copied at every product in bf16). Finished sentences
+    are dropped from the stored tensors only once a quarter of them is gone: copying the
+    weights at every step where a sentence ends would cost more than scoring a few finished
+    sentences."""
 
     table: torch.Tensor
     weight: torch.Tensor
@@ -86,10 +88,15 @@ class OwnOutput:
     valid: torch.Tensor
     active: torch.Tensor | None = None
     chunks: list[tuple[int, int, int]] | None = None
+    parts: list[tuple[torch.Tensor, torch.Tensor]] | None = None
 
     def __post_init__(self) -> None:
         if self.chunks is None:
             self.chunks = plan_chunks(self.valid.sum(1).tolist())
+        if self.parts is None:
+            self.parts = [(self.bias[start:end, :width].unsqueeze(1).contiguous(),
+                           self.weight[start:end, :width].contiguous())
+                          for start, end, width in self.chunks]
 
     def select(self, index: torch.Tensor) -> OwnOutput:
         """Keep/reorder sentences: index (new_batch,) of active sentence numbers."""
@@ -111,10 +118,9 @@ class OwnOutput:
             scattered[self.active] = hidden
             hidden = scattered
         scores = hidden.new_full((*hidden.shape[:2], self.weight.size(1)), float("-inf"))
-        for start, end, width in self.chunks:
-            scores[start:end, :, :width] = torch.baddbmm(
-                self.bias[start:end, :width].unsqueeze(1), hidden[start:end],
-                self.weight[start:end, :width].transpose(1, 2))
+        for (start, end, width), (bias, weight) in zip(self.chunks, self.parts):
+            scores[start:end, :, :width] = torch.baddbmm(bias, hidden[start:end],
+                                                         weight.transpose(1, 2))
         scores = scores.masked_fill(~self.valid.unsqueeze(1), float("-inf"))
         return scores if self.active is None else scores[self.active]
 
