@@ -9,11 +9,11 @@ and the end of the previous batch, but at most ``max_delay_s`` after that. Count
 of the previous batch lets the clients just answered send their next sentences into the same
 batch as those that queued meanwhile, and waiting while sentences keep arriving lets a whole
 wave of answered clients come back, so concurrent closed-loop clients share one full batch
-instead of splitting into groups that alternate. The batch, sorted by length, runs in the model's
-own one-thread executor (one batch at a time per model, never on the event loop); each future gets
-exactly its sentence's result. Cancelled futures (deadline, client gone) are skipped when batches
-are formed, so their work is dropped. CUDA out-of-memory splits a batch in halves and retries,
-down to single sentences.
+instead of splitting into groups that alternate. The batch, sorted by length, runs in a one-thread
+executor (one batch at a time, never on the event loop; the service shares one among all models,
+see service.models); each future gets exactly its sentence's result. Cancelled futures
+(deadline, client gone) are skipped when batches are formed, so their work is dropped. CUDA
+out-of-memory splits a batch in halves and retries, down to single sentences.
 """
 
 from __future__ import annotations
@@ -72,7 +72,9 @@ def translate_splitting_on_oom(translate: Callable[[list[str], TranslateOptions]
 class Batcher:
     def __init__(self, name: str, translator: Any, *, max_tokens: int, max_sentences: int,
                  max_wait_s: float, capacity: int, metrics: Metrics | None = None,
-                 max_delay_s: float | None = None):
+                 max_delay_s: float | None = None, executor: ThreadPoolExecutor | None = None):
+        """executor: a one-thread executor for the batches (None: the batcher's own, shut down
+        by close())."""
         self.name = name
         self.translator = translator          # swapped by a reload; read once per batch
         self.max_tokens = max_tokens
@@ -88,7 +90,8 @@ class Batcher:
         self._task: asyncio.Task | None = None
         self._free_since = float("-inf")   # loop time the last batch finished
         self._last_arrival = float("-inf")  # loop time the last sentence was queued
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"batcher-{name}")
+        self._owns_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix=f"batcher-{name}")
 
     @property
     def depth(self) -> int:
@@ -105,7 +108,8 @@ class Batcher:
         self._wake.set()
         if self._task is not None:
             await self._task
-        self._executor.shutdown(wait=False)
+        if self._owns_executor:
+            self._executor.shutdown(wait=False)
 
     def submit(self, texts: Sequence[str], n_tokens: Sequence[int], options: TranslateOptions
                ) -> list[asyncio.Future]:

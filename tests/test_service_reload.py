@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 
 from tests.service_fixtures import (  # noqa: F401 (fixtures)
     fake_file_factory,
@@ -126,3 +127,39 @@ def test_sighup_reloads(tmp_path):
             return await client.post("/translate", json=libre("a"))
 
     assert asyncio.run(main()).json()["translatedText"] == "fake-v2(a)"
+
+
+def test_loading_and_every_models_batches_run_in_one_thread(tmp_path):
+    """OpenMP gives each thread that runs torch its own team of workers; two teams outnumber
+    the cores and make every parallel region slow, so all torch work shares one thread."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "de-en.pt").write_text("fake-a")
+    (folder / "en-de.pt").write_text("fake-b")
+    threads = []
+    load = fake_file_factory()
+
+    def recording_load(path):
+        threads.append(threading.get_ident())
+        translator = load(path)
+        translate = translator.translate
+
+        def recording_translate(texts, options=None):
+            threads.append(threading.get_ident())
+            return translate(texts, options)
+
+        translator.translate = recording_translate
+        return translator
+
+    async def main():
+        async with serve(settings_for(folder), recording_load) as client:
+            await client.post("/translate", json=libre("Hallo"))
+            await client.post("/translate", json=libre("Hi", "en", "de"))
+            (folder / "de-en.pt").write_text("fake-a2")
+            await client.post("/admin/reload")
+            await client.post("/translate", json=libre("Hallo"))
+
+    asyncio.run(main())
+    assert len(threads) == 9   # 3 loads, 3 warm-ups, 3 batches
+    assert len(set(threads)) == 1
+    assert threads[0] != threading.get_ident()
