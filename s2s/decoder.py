@@ -145,9 +145,9 @@ class EncoderOutput:
     def select(self, index: torch.Tensor) -> EncoderOutput:
         """Keep/reorder sentences: index (new_batch,) of sentence numbers."""
         own = None if self.own_output is None else self.own_output.select(index)
-        return EncoderOutput(self.memory.index_select(0, index), self.keys.index_select(0, index),
-                             self.src_mask.index_select(0, index), self.output_subset, own,
-                             self.group, self.projected)
+        return replace(self, memory=self.memory.index_select(0, index),
+                       keys=self.keys.index_select(0, index),
+                       src_mask=self.src_mask.index_select(0, index), own_output=own)
 
     def grouped(self, group: int) -> EncoderOutput:
         """The same sentences, each decoded by ``group`` rows (no copy)."""
