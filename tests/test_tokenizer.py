@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from s2s.config import TokenizerConfig
-from s2s.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer, TokenizerError, Vocab
+from s2s.tokenizer import (
+    BOS_ID,
+    EOS_ID,
+    LIST_CALL_MIN,
+    PAD_ID,
+    UNK_ID,
+    Tokenizer,
+    TokenizerError,
+    Vocab,
+)
 
 
 def test_special_ids_are_0_to_3():
@@ -23,6 +32,16 @@ def test_encode_decode_round_trip_on_training_sentences(tokenizer, corpus):
     encoded = tokenizer.src.encode(sentences)
     assert all(ids and min(ids) > EOS_ID for ids in encoded)  # real pieces, no specials
     assert tokenizer.src.decode(encoded) == sentences
+
+
+def test_short_and_long_lists_encode_and_decode_alike(tokenizer, corpus):
+    """Short lists go text by text, long ones in one SentencePiece call: same pieces, same text."""
+    sentences = ((corpus[0] + corpus[1]) * LIST_CALL_MIN)[: 2 * LIST_CALL_MIN]
+    one_call = tokenizer.src.encode(sentences)
+    assert [tokenizer.src.encode([s])[0] for s in sentences] == one_call
+    with_specials = [[BOS_ID, *ids, EOS_ID] for ids in one_call]
+    assert [tokenizer.src.decode([ids])[0] for ids in with_specials] == sentences
+    assert tokenizer.src.decode(with_specials) == sentences
 
 
 def test_separate_vocabularies_give_two_different_models(corpus):
