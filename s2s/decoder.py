@@ -71,21 +71,24 @@ def plan_chunks(widths: list[int], overhead: int = CHUNK_OVERHEAD) -> list[tuple
 class OwnOutput:
     """Each sentence's own output pieces beyond the shared subset (see s2s.shortlist), for the
     ``stored`` sentences the batch started with: table (stored, S + P) vocabulary id of every
-    position of a sentence's output space (the shared ids, then its own); weight (stored, P,
-    dec_hidden) and bias (stored, P) the output layer's rows for its own ids, each sentence's
-    own first; valid (stored, P) bool, False on padding; active (batch,) the stored row of each
-    active sentence (None: all, in order); chunks: consecutive stored sentences scored together
-    (``plan_chunks``), since scoring all of them padded to the widest list reads mostly
-    padding; parts: each chunk's bias (n, 1, width) and weight (n, width, dec_hidden), copied
-    contiguous once (a strided slice is copied at every product in bf16). Finished sentences
-    are dropped from the stored tensors only once a quarter of them is gone: copying the
-    weights at every step where a sentence ends would cost more than scoring a few finished
-    sentences."""
+    position of a sentence's output space (the shared ids, then its own); ids (stored, P) its
+    own vocabulary ids, each sentence's own first; valid (stored, P) bool, False on padding;
+    layer_weight (V, dec_hidden) and layer_bias (V,) the whole output layer's, not copied;
+    dtype: the product's; active (batch,) the stored row of each active sentence (None: all, in
+    order); chunks: consecutive stored sentences scored together (``plan_chunks``), since
+    scoring all of them padded to the widest list reads mostly padding; parts: each chunk's
+    bias (n, 1, width) and weight (n, width, dec_hidden) rows, gathered from the layer once,
+    contiguous (a strided slice is copied at every product in bf16). Finished sentences are
+    dropped from the stored tensors (and the parts gathered again) only once a quarter of them
+    is gone: gathering at every step where a sentence ends would cost more than scoring a few
+    finished sentences."""
 
     table: torch.Tensor
-    weight: torch.Tensor
-    bias: torch.Tensor
+    ids: torch.Tensor
     valid: torch.Tensor
+    layer_weight: torch.Tensor
+    layer_bias: torch.Tensor
+    dtype: torch.dtype
     active: torch.Tensor | None = None
     chunks: list[tuple[int, int, int]] | None = None
     parts: list[tuple[torch.Tensor, torch.Tensor]] | None = None
@@ -94,17 +97,19 @@ class OwnOutput:
         if self.chunks is None:
             self.chunks = plan_chunks(self.valid.sum(1).tolist())
         if self.parts is None:
-            self.parts = [(self.bias[start:end, :width].unsqueeze(1).contiguous(),
-                           self.weight[start:end, :width].contiguous())
-                          for start, end, width in self.chunks]
+            self.parts = []
+            for start, end, width in self.chunks:
+                ids = self.ids[start:end, :width]
+                self.parts.append((self.layer_bias[ids].to(self.dtype).unsqueeze(1),
+                                   self.layer_weight[ids].to(self.dtype)))
 
     def select(self, index: torch.Tensor) -> OwnOutput:
         """Keep/reorder sentences: index (new_batch,) of active sentence numbers."""
         active = index if self.active is None else self.active.index_select(0, index)
-        if active.numel() > 0.75 * self.weight.size(0):
+        if active.numel() > 0.75 * self.ids.size(0):
             return replace(self, active=active)
-        return OwnOutput(*(t.index_select(0, active)
-                           for t in (self.table, self.weight, self.bias, self.valid)))
+        return OwnOutput(*(t.index_select(0, active) for t in (self.table, self.ids, self.valid)),
+                         self.layer_weight, self.layer_bias, self.dtype)
 
     def stored(self, sentences: torch.Tensor) -> torch.Tensor:
         """Stored rows of active sentence numbers (any shape)."""
@@ -114,10 +119,10 @@ class OwnOutput:
         """hidden: (batch, group, dec_hidden) of the active sentences -> logits of their own
         pieces (batch, group, P), -inf on padding."""
         if self.active is not None:
-            scattered = hidden.new_zeros(self.weight.size(0), *hidden.shape[1:])
+            scattered = hidden.new_zeros(self.ids.size(0), *hidden.shape[1:])
             scattered[self.active] = hidden
             hidden = scattered
-        scores = hidden.new_full((*hidden.shape[:2], self.weight.size(1)), float("-inf"))
+        scores = hidden.new_full((*hidden.shape[:2], self.ids.size(1)), float("-inf"))
         for (start, end, width), (bias, weight) in zip(self.chunks, self.parts):
             scores[start:end, :, :width] = torch.baddbmm(bias, hidden[start:end],
                                                          weight.transpose(1, 2))

@@ -77,7 +77,7 @@ class Seq2Seq(nn.Module):
             logits = subset.logits(attentional).float()
             if own is not None and own.valid.size(1):
                 grouped = attentional.view(encoded.memory.size(0), -1, attentional.size(-1))
-                mine = own.logits(grouped.to(own.weight.dtype)).view(logits.size(0), -1)
+                mine = own.logits(grouped.to(own.dtype)).view(logits.size(0), -1)
                 logits = torch.cat([logits, mine.float()], dim=1)
         return torch.log_softmax(logits, dim=-1), state, weights.squeeze(1)
 
@@ -100,8 +100,7 @@ class Seq2Seq(nn.Module):
         if restriction.own.size(1):
             batch = restriction.own.size(0)
             table = torch.cat([shared.expand(batch, -1), restriction.own], dim=1)
-            own = OwnOutput(table, weight[restriction.own].to(dtype),
-                            bias[restriction.own].to(dtype), restriction.own_valid)
+            own = OwnOutput(table, restriction.own, restriction.own_valid, weight, bias, dtype)
         return replace(encoded, output_subset=subset, own_output=own)
 
     def _quantized_output_rows(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -34,28 +34,41 @@ def test_growing_lists_are_split_and_equal_ones_are_not():
     assert len(plan_chunks([40] * 16, overhead=50)) == 1
 
 
-def own_output(widths: list[int], hidden_size: int = 6) -> OwnOutput:
+def own_output(widths: list[int], hidden_size: int = 6, vocab: int = 40) -> OwnOutput:
     generator = torch.Generator().manual_seed(0)
     width = max(widths)
     valid = torch.arange(width).unsqueeze(0) < torch.tensor(widths).unsqueeze(1)
-    weight = torch.randn(len(widths), width, hidden_size, generator=generator)
-    bias = torch.randn(len(widths), width, generator=generator)
+    ids = torch.stack([torch.randperm(vocab, generator=generator)[:width] for _ in widths])
+    weight = torch.randn(vocab, hidden_size, generator=generator)
+    bias = torch.randn(vocab, generator=generator)
     table = torch.zeros(len(widths), width, dtype=torch.long)
-    return OwnOutput(table, weight, bias, valid, chunks=plan_chunks(widths, overhead=2))
+    return OwnOutput(table, ids, valid, weight, bias, torch.float32,
+                     chunks=plan_chunks(widths, overhead=2))
 
 
 def test_chunked_scores_equal_the_scores_of_one_padded_product():
     own = own_output([1, 2, 2, 7, 7, 8])
     assert len(own.chunks) > 1
     hidden = torch.randn(6, 3, 6)
-    whole = OwnOutput(own.table, own.weight, own.bias, own.valid, chunks=[(0, 6, 8)])
+    whole = OwnOutput(own.table, own.ids, own.valid, own.layer_weight, own.layer_bias,
+                      own.dtype, chunks=[(0, 6, 8)])
     torch.testing.assert_close(own.logits(hidden), whole.logits(hidden))
     assert torch.isinf(own.logits(hidden)[0, :, 1:]).all()
+
+
+def test_scores_are_the_output_layer_rows_of_each_sentences_own_ids():
+    own = own_output([2, 3])
+    hidden = torch.randn(2, 3, 6)
+    for sentence, width in enumerate([2, 3]):
+        ids = own.ids[sentence, :width]
+        expected = hidden[sentence] @ own.layer_weight[ids].T + own.layer_bias[ids]
+        torch.testing.assert_close(own.logits(hidden)[sentence, :, :width], expected)
 
 
 def test_chunks_follow_sentences_dropped_from_the_batch():
     own = own_output([1, 2, 2, 7, 7, 8])
     kept = own.select(torch.tensor([0, 5])).select(torch.tensor([1]))   # compacted: 1 of 6
     hidden = torch.randn(1, 3, 6)
-    expected = torch.baddbmm(own.bias[5:, None], hidden, own.weight[5:].transpose(1, 2))
-    torch.testing.assert_close(kept.logits(hidden), expected)
+    ids = own.ids[5]
+    expected = hidden[0] @ own.layer_weight[ids].T + own.layer_bias[ids]
+    torch.testing.assert_close(kept.logits(hidden)[0], expected)
