@@ -9,7 +9,10 @@ and the end of the previous batch, but at most ``max_delay_s`` after that. Count
 of the previous batch lets the clients just answered send their next sentences into the same
 batch as those that queued meanwhile, and waiting while sentences keep arriving lets a whole
 wave of answered clients come back, so concurrent closed-loop clients share one full batch
-instead of splitting into groups that alternate. The batch, sorted by length, runs in a one-thread
+instead of splitting into groups that alternate. A batch starts at once, without waiting, when
+as many sentences are queued as the last wave had (the last batch's sentences plus those queued
+while it ran): then everyone who was waiting is back, and a lone client is not held up by
+``max_wait_s`` on every request. The batch, sorted by length, runs in a one-thread
 executor (one batch at a time, never on the event loop; the service shares one among all models,
 see service.models); each future gets exactly its sentence's result. Cancelled futures
 (deadline, client gone) are skipped when batches are formed, so their work is dropped. CUDA
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -89,6 +93,7 @@ class Batcher:
         self._closing = False
         self._task: asyncio.Task | None = None
         self._free_since = float("-inf")   # loop time the last batch finished
+        self._wave = math.inf   # sentences the last batch had plus those queued meanwhile
         self._last_arrival = float("-inf")  # loop time the last sentence was queued
         self._owns_executor = executor is None
         self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix=f"batcher-{name}")
@@ -153,6 +158,7 @@ class Batcher:
             if picked is not None:
                 await self._execute(*picked)
                 self._free_since = loop.time()
+                self._wave = len(picked[1]) + self._depth
                 continue
             if self._closing and not self._groups:
                 return
@@ -184,7 +190,7 @@ class Batcher:
                 del self._groups[options]
                 continue
             count, full = self._plan(items)
-            if full or self._closing:
+            if full or self._closing or count >= self._wave:
                 return (options, self._take(options, count)), None
             if oldest is None or items[0].enqueued < oldest[0]:
                 oldest = (items[0].enqueued, options, count)

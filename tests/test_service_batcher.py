@@ -67,6 +67,29 @@ def test_closed_loop_clients_merge_into_one_batch():
     assert sizes[0] == 4 and sizes[1] == 8, sizes
 
 
+def test_a_lone_client_is_not_held_up_once_its_wave_is_known():
+    """The first sentence waits the quiet period (nothing is known about the load yet); after a
+    batch of one with nothing queued meanwhile, the next sentence starts at once."""
+    fake = FakeTranslator()
+
+    async def main():
+        batcher = make_batcher(fake, max_wait_s=0.5, max_delay_s=0.5)
+        batcher.start()
+        loop = asyncio.get_running_loop()
+        waits = []
+        for step in range(4):
+            started = loop.time()
+            await asyncio.gather(*submit(batcher, [f"s{step}"]))
+            waits.append(loop.time() - started)
+        await batcher.close()
+        return waits
+
+    waits = asyncio.run(main())
+    assert waits[0] >= 0.45, waits
+    assert max(waits[1:]) < 0.25, waits
+    assert [len(b) for b in fake.batches] == [1, 1, 1, 1]
+
+
 def test_a_batch_waits_while_sentences_keep_arriving_up_to_the_delay_cap():
     """Sentences 4 ms apart with a 10 ms quiet period share a batch; the cap (60 ms after the
     first) starts the batch even though they keep coming."""
