@@ -46,6 +46,7 @@ class Shortlist:
         self.shared = torch.zeros(tgt_vocab_size, dtype=torch.bool)   # every sentence's
         self.shared[list(SPECIAL_IDS)] = True
         self.shared[self.frequent] = True
+        self.shared_ids = self.shared.nonzero().squeeze(1)             # sorted, specials first
 
     @classmethod
     def build(cls, src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]],
@@ -88,7 +89,7 @@ class Shortlist:
         own_ids = order[:, :width]
         own_valid = own.gather(1, own_ids)
         own_ids = own_ids.masked_fill(~own_valid, PAD_ID)
-        return Restriction(self.shared.nonzero().squeeze(1).to(src.device), own_ids.to(src.device),
+        return Restriction(self.shared_ids.to(src.device), own_ids.to(src.device),
                            own_valid.to(src.device))
 
     def candidates(self, src: torch.Tensor) -> torch.Tensor:
