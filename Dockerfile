@@ -1,4 +1,4 @@
-# s2s image: the translation service (default command) and training (scripts/train.py).
+# s2s image: the translation service (default command, s2s-serve) and training (s2s-train).
 #   GPU build (PyPI's torch wheel is the CUDA build):  docker build -t s2s .
 #   CPU-only build (smaller):  docker build -t s2s:cpu --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cpu .
 # Run: docker run --gpus all -p 8000:8000 -v "$PWD/models:/models:ro" s2s
@@ -17,8 +17,8 @@ RUN pip install --index-url "$TORCH_INDEX" "$TORCH_SPEC"
 COPY pyproject.toml README.md ./
 COPY s2s s2s
 COPY service service
-RUN pip install .
 COPY scripts scripts
+RUN pip install .
 COPY configs configs
 
 RUN useradd --create-home --uid 1000 s2s && mkdir -p /models /app/runs /app/data \
@@ -33,4 +33,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/ready', timeout=3)"
 STOPSIGNAL SIGTERM
-CMD ["python", "scripts/serve.py"]
+CMD ["s2s-serve"]

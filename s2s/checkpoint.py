@@ -1,47 +1,69 @@
-"""Checkpoint files: atomic writes, safe loads, rotation, averaging.
+"""Checkpoint files: atomic writes, safe loads, averaging.
 
 Two kinds of file, each a dict with ``format`` and ``version`` keys:
 - a training state (``s2s-train-state``): everything ``--resume`` needs;
 - a model file (``s2s-model``): weights, model config and SentencePiece model(s); all that
   inference needs, nothing more.
-Files are loaded with ``torch.load(weights_only=True)``: loading never runs code.
+Files are loaded with ``torch.load(weights_only=True)``: loading never runs code. Version 1
+files name the output layer's weights ``output.weight``; version 2 ``output.linear.weight``
+(s2s.model.seq2seq.upgrade_state_dict reads both). Every file the project writes goes through
+``atomic_file``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
 MODEL_FORMAT = "s2s-model"
 TRAIN_STATE_FORMAT = "s2s-train-state"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing, truncated, foreign or of an unknown version."""
 
 
-def atomic_save(payload: dict[str, Any], path: str | Path) -> None:
-    """Write ``payload`` with torch.save so that ``path`` holds either the old or the new file,
-    never a partial one: temp file in the same folder, fsync, rename, fsync the folder."""
+@contextlib.contextmanager
+def atomic_file(path: str | Path, mode: str = "wb") -> Iterator[IO]:
+    """Write ``path`` so that it holds either the old or the new content, never a partial one:
+    a temp file in the same folder, fsync, rename, fsync the folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "wb") as temp_file:
-            torch.save(payload, temp_file)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
+        with os.fdopen(handle, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as temp:
+            yield temp
+            temp.flush()
+            os.fsync(temp.fileno())
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_save(payload: dict[str, Any], path: str | Path) -> None:
+    """torch.save ``payload`` to ``path`` atomically."""
+    with atomic_file(path) as handle:
+        torch.save(payload, handle)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_file(path) as handle:
+        handle.write(data)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    with atomic_file(path, "w") as handle:
+        handle.write(text)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -71,9 +93,9 @@ def load_checkpoint(path: str | Path, expected_format: str,
         raise CheckpointError(
             f"{path} is a {payload['format']!r} file, expected {expected_format!r}")
     version = payload.get("version")
-    if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} has format version {version!r}; this code reads version {FORMAT_VERSION}")
+    if version not in READABLE_VERSIONS:
+        raise CheckpointError(f"{path} has format version {version!r}; this code reads versions "
+                              f"{', '.join(map(str, READABLE_VERSIONS))}")
     return payload
 
 
@@ -103,53 +125,3 @@ def average_state_dicts(state_dicts: Sequence[dict[str, torch.Tensor]]) -> dict[
         else:
             averaged[key] = tensors[-1].clone()
     return averaged
-
-
-class CheckpointDir:
-    """Rotating training states in a run folder.
-
-    ``step-<N>.pt`` training states (last ``keep_last`` kept), ``latest.txt`` naming the newest,
-    ``best.pt`` / ``model.pt`` model files written by the trainer.
-    """
-
-    def __init__(self, folder: str | Path, keep_last: int):
-        self.folder = Path(folder)
-        self.keep_last = keep_last
-
-    def state_path(self, step: int) -> Path:
-        return self.folder / f"step-{step:08d}.pt"
-
-    def save_state(self, payload: dict[str, Any], step: int) -> Path:
-        path = self.state_path(step)
-        atomic_save(payload, path)
-        self._write_pointer(path.name)
-        self._rotate()
-        return path
-
-    def _write_pointer(self, name: str) -> None:
-        pointer = self.folder / "latest.txt"
-        temp = pointer.with_suffix(".tmp")
-        with open(temp, "w", encoding="utf-8") as handle:
-            handle.write(name + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, pointer)
-        _fsync_dir(self.folder)
-
-    def states(self) -> list[Path]:
-        """Training states, oldest first."""
-        return sorted(self.folder.glob("step-*.pt"))
-
-    def _rotate(self) -> None:
-        for old in self.states()[: -self.keep_last]:
-            old.unlink(missing_ok=True)
-
-    def latest_state(self) -> Path | None:
-        """The newest training state that exists (the pointer, else the highest step)."""
-        pointer = self.folder / "latest.txt"
-        if pointer.is_file():
-            candidate = self.folder / pointer.read_text(encoding="utf-8").strip()
-            if candidate.is_file():
-                return candidate
-        states = self.states()
-        return states[-1] if states else None

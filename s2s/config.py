@@ -15,6 +15,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from s2s.constants import (
+    DECODE_BATCH_TOKENS,
+    MAX_LEN_A,
+    MAX_LEN_B,
+    SHORTLIST_FREQUENT,
+    SHORTLIST_PER_SOURCE,
+)
+
 
 class ConfigError(ValueError):
     """A config file or override that cannot be used; the message names the key."""
@@ -37,7 +45,6 @@ class DataConfig(StrictModel):
     tgt_lang: str = "en"
     train_split: str = "train"
     valid_split: str = "val"
-    test_split: str = "test2016"
     max_len: int = Field(100, ge=1, description="max subword pieces per side (training)")
     max_len_ratio: float = Field(3.0, gt=0, description="max longer/shorter side ratio")
     demo_train_size: int = Field(20000, ge=1)
@@ -85,7 +92,8 @@ class TrainConfig(StrictModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(0, ge=0, description="CPU threads; 0 keeps torch's default")
     amp: Literal["none", "bf16", "fp16"] = "none"
-    batch_tokens: int = Field(4000, ge=1, description="target tokens per batch (per process)")
+    batch_tokens: int = Field(4000, ge=1, description="padded target tokens per batch (rows x "
+                              "longest target, per process)")
     bucket_size: int = Field(100, ge=1, description="batches drawn from one sorted pool")
     lr: float = Field(1e-3, gt=0)
     betas: tuple[float, float] = (0.9, 0.999)
@@ -101,15 +109,18 @@ class TrainConfig(StrictModel):
     max_minutes: float = Field(0.0, ge=0, description="wall-clock limit; 0 = none")
     valid_every: int = Field(500, ge=1)
     valid_max_sentences: int = Field(0, ge=0, description="0 = whole validation set")
-    valid_max_len_a: float = Field(1.5, ge=0)
-    valid_max_len_b: int = Field(10, ge=0)
+    valid_max_len_a: float = Field(MAX_LEN_A, ge=0)
+    valid_max_len_b: int = Field(MAX_LEN_B, ge=1, description="EOS counts, so at least 1")
+    valid_batch_tokens: int = Field(DECODE_BATCH_TOKENS, ge=1, description="padded source "
+                                    "tokens per validation decoding batch (rows x longest)")
     early_stopping_metric: Literal["bleu", "chrf", "exact", "loss"] = "bleu"
     early_stopping_patience: int = Field(8, ge=0, description="0 disables early stopping")
     log_every: int = Field(50, ge=1)
     keep_last: int = Field(3, ge=1)
     loss_chunk_rows: int = Field(1024, ge=1, description="rows per chunk of the fused output loss")
-    shortlist_per_source: int = Field(30, ge=0, description="decoding shortlist; 0 = none")
-    shortlist_frequent: int = Field(300, ge=0)
+    shortlist_per_source: int = Field(SHORTLIST_PER_SOURCE, ge=0,
+                                      description="decoding shortlist; 0 = none")
+    shortlist_frequent: int = Field(SHORTLIST_FREQUENT, ge=0)
 
 
 class Config(StrictModel):

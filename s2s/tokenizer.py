@@ -1,8 +1,5 @@
-"""SentencePiece subwords: training, encoding and decoding.
-
-The special ids are defined here and nowhere else; every SentencePiece model the project trains
-uses them, so a model file never needs to carry them separately.
-"""
+"""SentencePiece subwords: training, encoding and decoding, with the project's special ids
+(s2s.constants)."""
 
 from __future__ import annotations
 
@@ -13,12 +10,7 @@ from collections.abc import Iterable, Sequence
 import sentencepiece as spm
 
 from s2s.config import TokenizerConfig
-
-PAD_ID = 0
-UNK_ID = 1
-BOS_ID = 2
-EOS_ID = 3
-SPECIAL_IDS = (PAD_ID, UNK_ID, BOS_ID, EOS_ID)
+from s2s.constants import BOS_ID, EOS_ID, PAD_ID, SPECIAL_IDS, UNK_ID
 
 
 class TokenizerError(ValueError):
@@ -87,9 +79,6 @@ class Vocab:
         if len(texts) < LIST_CALL_MIN:
             return [self._sp.encode(text, out_type=int) for text in texts]
         return self._sp.encode(texts, out_type=int)
-
-    def encode_pieces(self, text: str) -> list[str]:
-        return self._sp.encode(text, out_type=str)
 
     def decode(self, ids: Sequence[Sequence[int]]) -> list[str]:
         pieces = [[i for i in seq if i not in SPECIAL_IDS] for seq in ids]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Average the last N training states of a run into a model file.
 
-scripts/average_checkpoints.py --run-dir runs/NAME [--last 3] [--output runs/NAME/averaged.pt]
+s2s-average --run-dir runs/NAME [--last 3] [--output runs/NAME/averaged.pt]
 or with explicit files: --inputs step-1.pt step-2.pt ... --output averaged.pt
 """
 
@@ -11,10 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli_common import fail
+from s2s.checkpoint import CheckpointError
+from s2s.training.average import average_training_states
+from s2s.training.run_folder import RunFolder
 
-from s2s.average import average_training_states
-from s2s.checkpoint import CheckpointDir, CheckpointError
+from .cli_common import fail
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.inputs:
         paths = [Path(p) for p in args.inputs]
     else:
-        paths = CheckpointDir(args.run_dir, keep_last=args.last).states()[-args.last:]
+        paths = RunFolder(args.run_dir).states()[-args.last:]
     output = Path(args.output or Path(args.run_dir or ".") / "averaged.pt")
     try:
         average_training_states(paths, output)

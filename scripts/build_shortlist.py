@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Add a decoding shortlist to a model file, built from a parallel corpus.
 
-scripts/build_shortlist.py --model runs/x/best.pt --src train.de --tgt train.en [--output F]
+s2s-build-shortlist --model runs/x/best.pt --src train.de --tgt train.en [--output F]
 (Training already stores one in the model files it writes; this is for older files or to try
 other sizes.)
 """
@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli_common import fail
-
 from s2s.checkpoint import MODEL_FORMAT, CheckpointError, atomic_save, load_checkpoint
-from s2s.data import DataError, read_parallel
-from s2s.model_file import model_from_payload
-from s2s.shortlist import Shortlist
+from s2s.constants import SHORTLIST_FREQUENT, SHORTLIST_PER_SOURCE
+from s2s.inference.model_file import model_from_payload
+from s2s.inference.shortlist import Shortlist
+from s2s.training.data import DataError, read_parallel
+
+from .cli_common import fail
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True)
     parser.add_argument("--src", required=True, help="training source file")
     parser.add_argument("--tgt", required=True, help="training target file")
-    parser.add_argument("--per-source", type=int, default=30)
-    parser.add_argument("--frequent", type=int, default=300)
+    parser.add_argument("--per-source", type=int, default=SHORTLIST_PER_SOURCE)
+    parser.add_argument("--frequent", type=int, default=SHORTLIST_FREQUENT)
     parser.add_argument("--output", help="default: overwrite --model")
     args = parser.parse_args(argv)
     try:

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from s2s.search import SearchOptions  # noqa: E402
-from s2s.translator import TranslateOptions  # noqa: E402
+from s2s.constants import BEAM_SIZE, DECODE_BATCH_TOKENS, LENGTH_PENALTY, MAX_LEN_A, MAX_LEN_B
+from s2s.inference.search import SearchOptions
+from s2s.inference.translator import TranslateOptions
 
 
 def add_decoding_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("decoding")
-    group.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy)")
+    group.add_argument("--beam", type=int, default=BEAM_SIZE, help="beam size (1 = greedy)")
     group.add_argument("--n-best", type=int, default=1, help="hypotheses per input")
-    group.add_argument("--length-penalty", type=float, default=1.0, help="GNMT alpha")
-    group.add_argument("--max-len-a", type=float, default=1.5)
-    group.add_argument("--max-len-b", type=int, default=10,
+    group.add_argument("--length-penalty", type=float, default=LENGTH_PENALTY,
+                       help="GNMT alpha")
+    group.add_argument("--max-len-a", type=float, default=MAX_LEN_A)
+    group.add_argument("--max-len-b", type=int, default=MAX_LEN_B,
                        help="max output tokens = a * source tokens + b")
     group.add_argument("--min-len-a", type=float, default=0.0)
     group.add_argument("--min-len-b", type=int, default=0)
@@ -29,7 +26,7 @@ def add_decoding_args(parser: argparse.ArgumentParser) -> None:
     unk.add_argument("--forbid-unk", action="store_true", help="never output the unknown token")
     unk.add_argument("--replace-unk", action="store_true",
                      help="replace unknown tokens by the most attended source piece")
-    group.add_argument("--batch-tokens", type=int, default=4000,
+    group.add_argument("--batch-tokens", type=int, default=DECODE_BATCH_TOKENS,
                        help="source tokens per batch (rows x longest)")
     group.add_argument("--no-shortlist", action="store_true",
                        help="score the whole target vocabulary (ignore the model's shortlist)")

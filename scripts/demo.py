@@ -13,13 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from s2s.config import load_config  # noqa: E402
-from s2s.demo_task import demo_splits  # noqa: E402
-from s2s.evaluate import score_corpus  # noqa: E402
-from s2s.train import Trainer  # noqa: E402
-from s2s.translator import Translator  # noqa: E402
+from s2s.config import load_config
+from s2s.inference.translator import Translator
+from s2s.scoring import score_corpus
+from s2s.training.demo_task import demo_splits
+from s2s.training.run_folder import RunFolder
+from s2s.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ["march twenty-first, nineteen ninety-four", "the third of june two thousand seven",
@@ -35,13 +34,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="also copy the model to DIR/en-date.pt (a service models folder)")
     args = parser.parse_args(argv)
     config = load_config(args.config, args.overrides)
-    model_path = config.run_dir() / "best.pt"
+    model_path = RunFolder(config.run_dir()).best_file
     if args.retrain or not model_path.is_file():
         started = time.perf_counter()
         print(f"training the demo model into {config.run_dir()} ...", flush=True)
-        trainer = Trainer(config, on_event=print_validation)
-        trainer.setup(resume=False)
-        trainer.train()
+        Trainer.build(config, on_event=print_validation).train()
         print(f"trained in {time.perf_counter() - started:.0f} s")
     translator = Translator.from_file(model_path)
     data = config.data

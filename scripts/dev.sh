@@ -26,12 +26,12 @@ task="${1:-}"
 shift || true
 case "$task" in
     setup) setup ;;
-    demo) setup; exec "$venv/bin/python" scripts/demo.py "$@" ;;
+    demo) setup; exec "$venv/bin/s2s-demo" "$@" ;;
     serve)
         setup
         models="${S2S_MODELS_DIR:-models}"
-        "$venv/bin/python" scripts/demo.py --install "$models"
-        exec "$venv/bin/python" scripts/serve.py --models-dir "$models" "$@" ;;
+        "$venv/bin/s2s-demo" --install "$models"
+        exec "$venv/bin/s2s-serve" --models-dir "$models" "$@" ;;
     test) setup; exec "$venv/bin/python" -m pytest -q "$@" ;;
     *) echo "usage: scripts/dev.sh serve|demo|test|setup [args]" >&2; exit 2 ;;
 esac

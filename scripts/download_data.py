@@ -6,8 +6,8 @@ or a local copy given with --from DIR (plain files, or <name>.gz). Every file is
 (UTF-8, expected line count, no empty lines, languages of a split line-aligned, known sha256)
 before it is moved into place atomically. Standard library only.
 
-    python scripts/download_data.py                      # download into data/multi30k
-    python scripts/download_data.py --from /path/to/copy --out data/multi30k
+    s2s-download-data                    # download into data/multi30k
+    s2s-download-data --from /path/to/copy --out data/multi30k
 """
 
 from __future__ import annotations

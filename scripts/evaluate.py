@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Score translations with sacreBLEU: scripts/evaluate.py --model MODEL --src F --ref F
+"""Score translations with sacreBLEU: s2s-evaluate --model MODEL --src F --ref F
 
 Translates --src with the model (or reads ready translations with --hyp instead of --model),
 then prints cased, detokenized BLEU and chrF with their sacreBLEU signatures. --json FILE also
@@ -14,12 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-from cli_common import add_decoding_args, fail, translate_options
-
 from s2s.checkpoint import CheckpointError
-from s2s.data import DataError, read_lines
-from s2s.evaluate import score_corpus
-from s2s.translator import InputTooLongError, Translator
+from s2s.inference.translator import InputTooLongError, Translator
+from s2s.scoring import score_corpus
+from s2s.training.data import DataError, read_lines
+
+from .cli_common import add_decoding_args, fail, translate_options
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

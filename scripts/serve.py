@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run the HTTP translation service: scripts/serve.py [--settings FILE] [--models-dir DIR] ...
+"""Run the HTTP translation service: s2s-serve [--settings FILE] [--models-dir DIR] ...
 
 Settings come from S2S_* environment variables, the optional YAML/JSON settings file (keys are
 the field names of service/settings.py) and these flags (highest precedence). The same app
@@ -15,15 +15,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import uvicorn
+from pydantic import ValidationError
 
-import uvicorn  # noqa: E402
-from pydantic import ValidationError  # noqa: E402
-
-from service.app import create_app  # noqa: E402
-from service.settings import SettingsError, load_settings  # noqa: E402
+from service.app import create_app
+from service.settings import SettingsError, load_settings
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Train a model: scripts/train.py --config CONFIG.yaml [--set key=value ...] [--resume]
+"""Train a model: s2s-train --config CONFIG.yaml [--set key=value ...] [--resume]
 
 Under torchrun (WORLD_SIZE > 1) every process trains on its share of each step's batches (DDP).
 """
@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tqdm import tqdm
 
-from tqdm import tqdm  # noqa: E402
-
-from s2s.checkpoint import CheckpointError  # noqa: E402
-from s2s.config import ConfigError, load_config  # noqa: E402
-from s2s.data import DataError  # noqa: E402
-from s2s.distributed import init_from_env  # noqa: E402
-from s2s.model import count_parameters  # noqa: E402
-from s2s.tokenizer import TokenizerError  # noqa: E402
-from s2s.train import Trainer, resolve_device  # noqa: E402
+from s2s.checkpoint import CheckpointError
+from s2s.config import ConfigError, load_config
+from s2s.devices import DeviceError, resolve_device
+from s2s.model import count_parameters
+from s2s.tokenizer import TokenizerError
+from s2s.training.data import DataError
+from s2s.training.distributed import init_from_env
+from s2s.training.trainer import Trainer
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -71,20 +69,20 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, args.overrides)
         dist_info = init_from_env(resolve_device(config.train.device).type)
         printer = ProgressPrinter(config.train.max_steps, dist_info.is_main and not args.quiet)
-        trainer = Trainer(config, dist_info, printer if dist_info.is_main else None)
-        trainer.setup(resume=args.resume)
+        trainer = Trainer.build(config, dist_info, printer if dist_info.is_main else None,
+                                resume=args.resume)
         if dist_info.is_main:
             printer.bar.write(
-                f"run folder {trainer.run_dir}; {count_parameters(trainer.model):,} parameters; "
+                f"run folder {trainer.run.path}; {count_parameters(trainer.model):,} parameters; "
                 f"{len(trainer.data.train):,} training pairs; device {trainer.device}")
         progress = trainer.train()
         printer.close()
-    except (ConfigError, DataError, CheckpointError, TokenizerError) as error:
+    except (ConfigError, DataError, CheckpointError, TokenizerError, DeviceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if dist_info.is_main:
         print(f"best {config.train.early_stopping_metric} {progress.best_score} at step "
-              f"{progress.best_step}; model files in {trainer.run_dir}")
+              f"{progress.best_step}; model files in {trainer.run.path}")
     return 0
 
 

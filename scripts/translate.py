@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Translate text with a model file: scripts/translate.py --model MODEL [--beam N] [--n-best K]
+"""Translate text with a model file: s2s-translate --model MODEL [--beam N] [--n-best K]
 
 Reads one sentence per line from --input (or stdin; sentences given as arguments instead) and
 writes one translation per line to --output (or stdout). With --n-best K > 1 each input gets K
@@ -12,11 +12,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli_common import add_decoding_args, fail, translate_options
 from tqdm import tqdm
 
 from s2s.checkpoint import CheckpointError
-from s2s.translator import InputTooLongError, Translation, Translator
+from s2s.inference.translator import InputTooLongError, Translation, Translator
+
+from .cli_common import add_decoding_args, fail, translate_options
 
 CHUNK_LINES = 256
 

@@ -12,8 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import ValidationError
 
-from s2s.search import SearchOptions
-from s2s.translator import TranslateOptions, Translation
+from s2s.inference.search import SearchOptions
+from s2s.inference.translator import TranslateOptions, Translation
 from service.errors import InvalidRequest, ReloadFailed, UnsupportedFormat
 from service.pipeline import TextResult, finite, translate_texts
 from service.schemas import (

@@ -1,9 +1,12 @@
 """Dynamic batching for one model: sentences of concurrent requests share model batches.
 
-``submit`` puts a request's sentences into a bounded queue (capacity counted in sentences; a
-request that does not fit is refused whole with QueueFull) and returns one future per sentence.
-One worker task forms batches: items with equal TranslateOptions only, in arrival order, up to
-``max_sentences`` and ``max_tokens`` (rows x longest source), as soon as a batch is full or
+``submit`` puts a request's prepared sentences (``Source``s from the current translator's
+``prepare``: tokenized and length-checked once) into a bounded queue (capacity counted in
+sentences; a request that does not fit is refused whole with QueueFull) and returns one future
+per sentence. One worker task forms batches: items with equal TranslateOptions only, in arrival
+order, within a ``BatchBudget`` of ``max_sentences`` and ``max_tokens`` (rows x longest source,
+the rule of s2s.inference.batching, which the translator applies too, so it never splits the
+batch again), as soon as a batch is full or
 once no sentence arrived for ``max_wait_s``, counted from the later of its first item's arrival
 and the end of the previous batch, but at most ``max_delay_s`` after that. Counting from the end
 of the previous batch lets the clients just answered send their next sentences into the same
@@ -14,7 +17,8 @@ as many sentences are queued as the last wave had (the last batch's sentences pl
 while it ran): then everyone who was waiting is back, and a lone client is not held up by
 ``max_wait_s`` on every request. The batch, sorted by length, runs in a one-thread
 executor (one batch at a time, never on the event loop; the service shares one among all models,
-see service.models); each future gets exactly its sentence's result. Cancelled futures
+see service.models); each future gets exactly its sentence's result. A sentence prepared by a
+translator that a reload has since replaced is prepared again by the new one. Cancelled futures
 (deadline, client gone) are skipped when batches are formed, so their work is dropped. CUDA
 out-of-memory splits a batch in halves and retries, down to single sentences.
 """
@@ -29,13 +33,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import torch
 
-from s2s.translator import TranslateOptions
+from s2s.inference.batching import BatchBudget
+from s2s.inference.translator import Source, TranslateOptions
 from service.errors import NotReady, QueueFull, TooLarge
 from service.metrics import Metrics
 
@@ -44,32 +49,61 @@ log = logging.getLogger(__name__)
 
 @dataclass(eq=False)
 class _Item:
-    text: str
-    n_tokens: int
+    source: Source
+    prepared_by: Any          # the translator whose prepare() made ``source``
     future: asyncio.Future
     enqueued: float
     queued: bool = True
 
+    @property
+    def n_tokens(self) -> int:
+        return len(self.source)
 
-def translate_splitting_on_oom(translate: Callable[[list[str], TranslateOptions], list],
-                               texts: list[str], options: TranslateOptions,
+
+def translate_splitting_on_oom(translate: Callable[[list[Source], TranslateOptions], list],
+                               sources: list[Source], options: TranslateOptions,
                                on_split: Callable[[], None] | None = None) -> list[Any]:
-    """translate(texts) with CUDA out-of-memory handled by halving the batch; returns one result
-    per text, in order: a Translation, or the exception for a single text that still fails."""
+    """translate(sources) with CUDA out-of-memory handled by halving the batch; returns one
+    result per source, in order: a Translation, or the exception for a single source that
+    still fails."""
     try:
-        results = list(translate(texts, options))
+        results = list(translate(sources, options))
     except torch.cuda.OutOfMemoryError as error:
-        if len(texts) == 1:
+        if len(sources) == 1:
             return [error]
         if on_split is not None:
             on_split()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        half = len(texts) // 2
-        return (translate_splitting_on_oom(translate, texts[:half], options, on_split)
-                + translate_splitting_on_oom(translate, texts[half:], options, on_split))
-    if len(results) != len(texts):
-        raise RuntimeError(f"translator returned {len(results)} results for {len(texts)} inputs")
+        half = len(sources) // 2
+        return (translate_splitting_on_oom(translate, sources[:half], options, on_split)
+                + translate_splitting_on_oom(translate, sources[half:], options, on_split))
+    if len(results) != len(sources):
+        raise RuntimeError(f"translator returned {len(results)} results for {len(sources)} "
+                           "inputs")
+    return results
+
+
+def run_batch(translator: Any, items: list[_Item], options: TranslateOptions,
+              budget: BatchBudget, on_split: Callable[[], None]) -> list[Any]:
+    """In the torch thread: translate the items' sources (prepared again where a reload
+    replaced the translator that prepared them); one result or exception per item."""
+    results: list[Any] = [None] * len(items)
+    sources, positions = [], []
+    for position, item in enumerate(items):
+        try:
+            source = (item.source if item.prepared_by is translator
+                      else translator.prepare([item.source.text])[0])
+        except ValueError as error:   # the new model's length limit
+            results[position] = error
+            continue
+        sources.append(source)
+        positions.append(position)
+    if sources:
+        translate = partial(translator.translate_sources, budget=budget)
+        for position, result in zip(positions, translate_splitting_on_oom(
+                translate, sources, options, on_split)):
+            results[position] = result
     return results
 
 
@@ -81,8 +115,7 @@ class Batcher:
         by close())."""
         self.name = name
         self.translator = translator          # swapped by a reload; read once per batch
-        self.max_tokens = max_tokens
-        self.max_sentences = max_sentences
+        self.budget = BatchBudget(max_tokens, max_sentences)
         self.max_wait_s = max_wait_s
         self.max_delay_s = max_wait_s if max_delay_s is None else max(max_wait_s, max_delay_s)
         self.capacity = capacity
@@ -116,27 +149,28 @@ class Batcher:
         if self._owns_executor:
             self._executor.shutdown(wait=False)
 
-    def submit(self, texts: Sequence[str], n_tokens: Sequence[int], options: TranslateOptions
+    def submit(self, sources: Sequence[Source], options: TranslateOptions
                ) -> list[asyncio.Future]:
-        """Queue sentences (non-blank, within the model's length); one future per sentence."""
+        """Queue sentences that the current translator prepared (non-blank); one future per
+        sentence."""
         if self._closing:
             raise NotReady(f"model {self.name} is shutting down")
-        if len(texts) > self.capacity:
-            raise TooLarge(f"the request has {len(texts)} sentences; at most {self.capacity} "
+        if len(sources) > self.capacity:
+            raise TooLarge(f"the request has {len(sources)} sentences; at most {self.capacity} "
                            "fit in the queue")
-        if self._depth + len(texts) > self.capacity:
+        if self._depth + len(sources) > self.capacity:
             raise QueueFull(f"the queue of {self.name} is full ({self._depth} sentences waiting); "
                             "retry later")
         loop = asyncio.get_running_loop()
         now = loop.time()
         group = self._groups.setdefault(options, deque())
         futures = []
-        for text, count in zip(texts, n_tokens):
-            item = _Item(text, count, loop.create_future(), now)
+        for source in sources:
+            item = _Item(source, self.translator, loop.create_future(), now)
             item.future.add_done_callback(partial(self._forget, item))
             group.append(item)
             futures.append(item.future)
-        self._set_depth(self._depth + len(texts))
+        self._set_depth(self._depth + len(sources))
         self._last_arrival = now
         self._wake.set()
         return futures
@@ -171,13 +205,11 @@ class Batcher:
         for item in items:
             if not item.queued:
                 continue
-            if count == self.max_sentences:
-                return count, True
             grown = max(longest, item.n_tokens)
-            if count and (count + 1) * grown > self.max_tokens:
+            if count and not self.budget.fits(count + 1, grown):
                 return count, True
             count, longest = count + 1, grown
-        return count, count >= self.max_sentences
+        return count, count == self.budget.sentences
 
     def _next_batch(self, now: float
                     ) -> tuple[tuple[TranslateOptions, list[_Item]] | None, float | None]:
@@ -217,18 +249,16 @@ class Batcher:
 
     async def _execute(self, options: TranslateOptions, items: list[_Item]) -> None:
         items.sort(key=lambda item: item.n_tokens)
-        texts = [item.text for item in items]
         padded = len(items) * max(item.n_tokens for item in items)
         m = self.metrics
         m.batch_size.labels(self.name).observe(len(items))
         m.batch_tokens.labels(self.name).observe(padded)
-        run_options = replace(options, batch_tokens=max(options.batch_tokens, padded))
         on_split = m.oom_splits.labels(self.name).inc
         started = time.perf_counter()
         try:
             results = await asyncio.get_running_loop().run_in_executor(
-                self._executor, translate_splitting_on_oom, self.translator.translate, texts,
-                run_options, on_split)
+                self._executor, run_batch, self.translator, items, options, self.budget,
+                on_split)
         except Exception as error:  # the model failed: every sentence of the batch gets it
             log.exception("batch of %d sentences failed on %s", len(items), self.name)
             results = [error] * len(items)

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from s2s.search import SearchOptions
-from s2s.translator import TranslateOptions, Translator, resolve_device
+from s2s.devices import resolve_device
+from s2s.inference.search import SearchOptions
+from s2s.inference.translator import TranslateOptions, Translator
 from service.batcher import Batcher
 from service.metrics import Metrics
 from service.settings import Settings

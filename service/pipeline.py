@@ -1,5 +1,6 @@
-"""One request's way through the service: limits, pair, sentence splitting, length check, the
-model's batcher, deadline and client disconnect, results put back into the texts."""
+"""One request's way through the service: limits, pair, sentence splitting, preparation (each
+sentence tokenized and length-checked once, by the model's translator), the model's batcher,
+deadline and client disconnect, results put back into the texts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from starlette.requests import Request
 
-from s2s.translator import InputTooLongError, TranslateOptions, Translation
+from s2s.inference.translator import InputTooLongError, Source, TranslateOptions, Translation
 from service.errors import (
     ClientDisconnected,
     DeadlineExceeded,
@@ -86,20 +87,20 @@ def find_slot(registry: ModelRegistry, source: str, target: str) -> ModelSlot:
                       f"available pairs: {available}")
 
 
-def count_pieces(slot: ModelSlot, texts: list[list[list[str]]]) -> list[int]:
-    """Subword pieces per sentence (all texts flattened); 413 for one the model cannot take."""
-    translator = slot.translator
+def prepare_sentences(slot: ModelSlot, texts: list[list[list[str]]]) -> list[Source]:
+    """The sentences of all texts (flattened), prepared by the pair's current translator; 413
+    for one the model cannot take."""
     flat = [(number, sentence) for number, lines in enumerate(texts)
             for sentence in sentences_of(lines)]
     if not flat:
         return []
-    counts = [len(ids) for ids in translator.tokenizer.src.encode([s for _, s in flat])]
-    for (number, _), count in zip(flat, counts):
-        if count > translator.max_src_len:
-            raise InputTooLong(
-                f"text {number} has a sentence of {count} subword pieces; the model accepts at "
-                f"most {translator.max_src_len} (split the text into shorter sentences)")
-    return counts
+    try:
+        return slot.translator.prepare([sentence for _, sentence in flat])
+    except InputTooLongError as error:
+        raise InputTooLong(
+            f"text {flat[error.index][0]} has a sentence of {error.pieces} subword pieces; the "
+            f"model accepts at most {error.limit} (split the text into shorter sentences)"
+        ) from None
 
 
 async def translate_texts(registry: ModelRegistry, settings: Settings, source: str, target: str,
@@ -110,11 +111,10 @@ async def translate_texts(registry: ModelRegistry, settings: Settings, source: s
     check_limits(texts, settings)
     slot = find_slot(registry, source, target)
     segmented = [split_text(text) for text in texts]
-    counts = count_pieces(slot, segmented)
-    sentences = [s for lines in segmented for s in sentences_of(lines)]
+    sources = prepare_sentences(slot, segmented)   # no await before submit: same translator
     results: list[Translation] = []
-    if sentences:
-        futures = slot.batcher.submit(sentences, counts, options)
+    if sources:
+        futures = slot.batcher.submit(sources, options)
         results = await wait_results(futures, deadline, request)
     out, start = [], 0
     for lines in segmented:

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from s2s.constants import LENGTH_PENALTY, MAX_LEN_A, MAX_LEN_B
+
 
 class LibreTranslateRequest(BaseModel):
     """LibreTranslate's /translate body (JSON or form fields)."""
@@ -33,9 +35,9 @@ class NativeTranslateRequest(BaseModel):
     target: str
     beam_size: int | None = Field(None, ge=1, description="default: the server's")
     n_best: int = Field(1, ge=1, description="candidates per text (<= beam_size)")
-    length_penalty: float = Field(1.0, ge=0, description="GNMT alpha")
-    max_len_a: float = Field(1.5, ge=0)
-    max_len_b: int = Field(10, ge=1, description="max output tokens = a * source tokens + b")
+    length_penalty: float = Field(LENGTH_PENALTY, ge=0, description="GNMT alpha")
+    max_len_a: float = Field(MAX_LEN_A, ge=0)
+    max_len_b: int = Field(MAX_LEN_B, ge=1, description="max output tokens = a * source tokens + b")
     replace_unk: bool = False
     return_scores: bool = True
     return_tokens: bool = False

@@ -15,6 +15,8 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from s2s.constants import BEAM_SIZE, DECODE_BATCH_TOKENS
+
 StrList = Annotated[list[str], NoDecode]
 
 
@@ -31,7 +33,8 @@ class Settings(BaseSettings):
     warmup_text: str = Field("Hello world.", min_length=1)
 
     # dynamic batching (one batcher per model)
-    max_batch_tokens: int = Field(4000, ge=1, description="rows x longest source per batch")
+    max_batch_tokens: int = Field(DECODE_BATCH_TOKENS, ge=1,
+                                  description="rows x longest source per batch")
     max_batch_sentences: int = Field(64, ge=1, description="1 turns batching off")
     max_wait_ms: float = Field(5.0, ge=0, description="start a batch once no sentence arrived "
                                "for this long (or once it is full)")
@@ -46,7 +49,7 @@ class Settings(BaseSettings):
     max_item_chars: int = Field(5000, ge=1)
     max_total_chars: int = Field(50000, ge=1)
     max_body_bytes: int = Field(1_000_000, ge=1)
-    default_beam_size: int = Field(5, ge=1)
+    default_beam_size: int = Field(BEAM_SIZE, ge=1)
     max_beam_size: int = Field(16, ge=1)
 
     # access and network

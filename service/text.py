@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from s2s.translator import split_sentences
+from s2s.inference.sentences import split_sentences
 
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 

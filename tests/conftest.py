@@ -59,11 +59,9 @@ def tokenizer(corpus) -> Tokenizer:
 def trained_demo_run(tmp_path_factory) -> Path:
     """A run folder of the demo task trained for 60 tiny steps (a few seconds): has best.pt,
     model.pt and step-*.pt training states."""
-    from s2s.train import Trainer
+    from s2s.training.trainer import Trainer
     from tests.helpers import tiny_demo_config
 
     run_dir = tmp_path_factory.mktemp("demo_run")
-    trainer = Trainer(tiny_demo_config(run_dir, max_steps=60, valid_every=20))
-    trainer.setup()
-    trainer.train()
+    Trainer.build(tiny_demo_config(run_dir, max_steps=60, valid_every=20)).train()
     return run_dir

@@ -1,15 +1,16 @@
 """A stand-in for Seq2Seq whose next-token distribution is a fixed bigram table.
 
-Search only talks to a model through ``encode`` and ``decode_step``; scripting the
-distribution makes the expected search result exact.
+Search only talks to a model through the step interface (s2s.inference.step.StepModel);
+scripting the distribution makes the expected search result exact.
 """
 
 from __future__ import annotations
 
 import torch
 
-from s2s.decoder import DecoderState, EncoderOutput
-from s2s.tokenizer import BOS_ID, EOS_ID
+from s2s.constants import BOS_ID, EOS_ID
+from s2s.model.decoder import DecoderState, EncoderOutput
+from s2s.model.output import OutputSpace, SharedRows
 
 VOCAB = 8
 
@@ -23,16 +24,22 @@ class ScriptedModel:
             for token, logit in nexts.items():
                 self.table[prev, token] = logit
 
-    def encode(self, src: torch.Tensor, src_lens: torch.Tensor):
+    def encode_for_steps(self, src: torch.Tensor, src_lens: torch.Tensor):
         batch, length = src.shape
         memory = torch.zeros(batch, length, 2)
         encoded = EncoderOutput(memory, memory, src != 0)
         return encoded, DecoderState(torch.zeros(1, batch, 2), None, None)
 
-    encode_for_steps = encode
+    def output_space(self, shared: torch.Tensor, own: torch.Tensor, own_valid: torch.Tensor):
+        """Only the shared ids (no per-sentence ids)."""
+        return OutputSpace(SharedRows(shared, None, None))
 
-    def decode_step(self, prev: torch.Tensor, encoded: EncoderOutput, state: DecoderState):
-        log_probs = torch.log_softmax(self.table[prev], dim=-1)
+    def decode_step(self, prev: torch.Tensor, encoded: EncoderOutput, state: DecoderState,
+                    space: OutputSpace | None = None):
+        logits = self.table[prev]
+        if space is not None:
+            logits = logits[:, space.shared.ids]
+        log_probs = torch.log_softmax(logits, dim=-1)
         weights = torch.softmax(torch.zeros(prev.size(0), encoded.memory.size(1)), dim=-1)
         return log_probs, state, weights
 

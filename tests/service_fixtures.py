@@ -19,7 +19,14 @@ import pytest
 import torch
 
 from s2s.checkpoint import CheckpointError
-from s2s.translator import Candidate, TranslateOptions, Translation, Translator
+from s2s.inference.translator import (
+    Candidate,
+    InputTooLongError,
+    Source,
+    TranslateOptions,
+    Translation,
+    Translator,
+)
 from service.app import create_app
 from service.settings import Settings
 
@@ -28,13 +35,11 @@ from service.settings import Settings
 def tiny_model_file(tmp_path_factory) -> Path:
     """A model file of the demo task (English dates in words -> DD.MM.YYYY) trained for a few
     seconds: translations are poor but deterministic and non-empty."""
-    from s2s.train import Trainer
+    from s2s.training.trainer import Trainer
     from tests.helpers import tiny_demo_config
 
     run_dir = tmp_path_factory.mktemp("service_run")
-    trainer = Trainer(tiny_demo_config(run_dir, max_steps=40, valid_every=20))
-    trainer.setup()
-    trainer.train()
+    Trainer.build(tiny_demo_config(run_dir, max_steps=40, valid_every=20)).train()
     return run_dir / "best.pt"
 
 
@@ -53,11 +58,6 @@ def settings_for(models_dir: Path, **values: Any) -> Settings:
     return Settings(**{**base, **values})
 
 
-class FakeTokenizerSide:
-    def encode(self, texts: list[str]) -> list[list[int]]:
-        return [[1] * len(text.split()) for text in texts]   # one piece per word
-
-
 class FakeTranslator:
     """Translator stand-in: ``name(text)`` per sentence; records every batch it gets.
 
@@ -71,9 +71,9 @@ class FakeTranslator:
         self.delay = delay
         self.oom_above = oom_above
         self.max_src_len = max_src_len
-        self.tokenizer = SimpleNamespace(src=FakeTokenizerSide(), tgt=FakeTokenizerSide())
         self.meta = {"fake": name}
         self.calls: list[tuple[list[str], TranslateOptions]] = []
+        self.prepared = 0     # texts prepare() tokenized
 
     @property
     def batches(self) -> list[list[str]]:
@@ -82,8 +82,20 @@ class FakeTranslator:
     def translated(self) -> list[str]:
         return [text for texts in self.batches for text in texts]
 
+    def prepare(self, texts) -> list[Source]:
+        sources = [Source(text.strip(), tuple([1] * len(text.split()))) for text in texts]
+        for index, source in enumerate(sources):
+            if len(source) > self.max_src_len:
+                raise InputTooLongError(index, len(source), self.max_src_len)
+        self.prepared += len(sources)
+        return sources
+
     def translate(self, texts, options: TranslateOptions | None = None) -> list[Translation]:
-        texts = list(texts)
+        return self.translate_sources(self.prepare(texts), options)
+
+    def translate_sources(self, sources, options: TranslateOptions | None = None,
+                          budget=None) -> list[Translation]:
+        texts = [source.text for source in sources]
         options = options or TranslateOptions()
         self.calls.append((texts, options))
         if self.gate is not None:
@@ -133,9 +145,15 @@ class RecordingTranslator:
         self.meta = self.inner.meta
         self.batch_sizes: list[int] = []
 
+    def prepare(self, texts):
+        return self.inner.prepare(texts)
+
     def translate(self, texts, options=None):
-        self.batch_sizes.append(len(texts))
-        return self.inner.translate(texts, options)
+        return self.translate_sources(self.prepare(texts), options)
+
+    def translate_sources(self, sources, options=None, budget=None):
+        self.batch_sizes.append(len(sources))
+        return self.inner.translate_sources(sources, options, budget)
 
 
 @contextlib.asynccontextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from s2s.data import collate
+from s2s.training.data import collate
 
 
 def padded_batch():

@@ -11,13 +11,13 @@ from s2s.checkpoint import (
     FORMAT_VERSION,
     MODEL_FORMAT,
     TRAIN_STATE_FORMAT,
-    CheckpointDir,
     CheckpointError,
     atomic_save,
     average_state_dicts,
     load_checkpoint,
 )
-from s2s.model_file import load_model_file, save_model_file
+from s2s.inference.model_file import load_model_file, save_model_file
+from s2s.training.run_folder import RunFolder
 
 
 @pytest.fixture
@@ -105,10 +105,10 @@ def test_average_of_identical_state_dicts_is_the_state_dict(make_model):
         assert torch.equal(averaged[key], tensor), key
 
 
-def test_checkpoint_dir_keeps_the_last_states_and_finds_the_newest(tmp_path):
-    checkpoints = CheckpointDir(tmp_path, keep_last=2)
+def test_run_folder_keeps_the_last_states_and_finds_the_newest(tmp_path):
+    checkpoints = RunFolder(tmp_path, keep_last=2)
     for step in (5, 10, 50, 100, 200):
         checkpoints.save_state({"format": TRAIN_STATE_FORMAT, "step": step}, step)
-    assert checkpoints.states() == [checkpoints.state_path(100), checkpoints.state_path(200)]
-    assert checkpoints.latest_state() == checkpoints.state_path(200)
+    assert checkpoints.states() == [checkpoints.state_file(100), checkpoints.state_file(200)]
+    assert checkpoints.latest_state() == checkpoints.state_file(200)
     assert torch.load(checkpoints.latest_state(), weights_only=True)["step"] == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -98,20 +99,20 @@ def test_dockerfile_agrees(routes):
     assert "EXPOSE 8000" in dockerfile and "S2S_PORT=8000" in dockerfile
     assert "/ready" in dockerfile
     cmd = re.search(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE)
-    assert cmd and yaml.safe_load(cmd[1]) == ["python", "scripts/serve.py"]
+    assert cmd and yaml.safe_load(cmd[1]) == ["s2s-serve"]
 
 
 def test_commands_run_real_entry_points(services):
+    installed = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     for name in (*TRANSLATORS, "trainer"):
         command = command_of(services[name])
-        assert command[0] == "python", command
-        script = ROOT / command[1]
-        assert script.is_file(), command
-        assert "def main(" in script.read_text(encoding="utf-8")
+        module, function = installed[command[0]].split(":")
+        script = ROOT / "scripts" / (module.split(".")[-1] + ".py")
+        assert f"def {function}(" in script.read_text(encoding="utf-8"), command
         if "--config" in command:
             assert (ROOT / command[command.index("--config") + 1]).is_file()
-    assert command_of(services["translator"])[1] == "scripts/serve.py"
-    assert command_of(services["trainer"])[1] == "scripts/train.py"
+    assert command_of(services["translator"])[0] == "s2s-serve"
+    assert command_of(services["trainer"])[0] == "s2s-train"
 
 
 def test_gpu_reservation_and_cpu_fallback(services):

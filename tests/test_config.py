@@ -80,3 +80,15 @@ def test_shipped_config_loads(path):
 
 def test_configs_folder_is_not_empty():
     assert sorted(CONFIG_DIR.glob("*.yaml"))
+
+
+def test_a_validation_length_limit_without_room_for_eos_is_refused():
+    with pytest.raises(ConfigError, match=r"'train\.valid_max_len_b'"):
+        config_from_dict({"train": {"valid_max_len_b": 0}})
+
+
+def test_the_smallest_valid_validation_limits_make_valid_search_options():
+    from s2s.inference.search import SearchOptions
+
+    train = config_from_dict({"train": {"valid_max_len_a": 0, "valid_max_len_b": 1}}).train
+    SearchOptions(beam_size=1, max_len_a=train.valid_max_len_a, max_len_b=train.valid_max_len_b)

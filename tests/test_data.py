@@ -8,13 +8,12 @@ from collections import Counter
 import pytest
 import torch
 
-from s2s.data import (
+from s2s.training.data import (
     BatchPlan,
     DataError,
     ParallelData,
     filter_pairs,
     read_parallel,
-    split_by_tokens,
 )
 
 
@@ -35,19 +34,6 @@ def source_keys(batch) -> list[tuple[int, ...]]:
 def make_plan(data: ParallelData, seed: int = 1, rank: int = 0, world_size: int = 1) -> BatchPlan:
     return BatchPlan(data, batch_tokens=60, bucket_size=3, seed=seed, rank=rank,
                      world_size=world_size)
-
-
-def test_split_by_tokens_respects_the_budget():
-    rng = random.Random(4)
-    lengths = [rng.randint(1, 30) for _ in range(300)] + [120, 150]  # two over-long sentences
-    budget = 100
-    indices = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    batches = split_by_tokens(indices, lengths, budget)
-    assert [i for batch in batches for i in batch] == indices
-    for batch in batches:
-        padded = len(batch) * max(lengths[i] for i in batch)
-        assert padded <= budget or len(batch) == 1, batch
-    assert [len(b) for b in batches if max(lengths[i] for i in b) > budget] == [1, 1]
 
 
 def test_same_seed_gives_the_same_batches():

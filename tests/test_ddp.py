@@ -9,9 +9,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from s2s.data import collate
-from s2s.distributed import DistInfo
-from s2s.train import Trainer
+from s2s.training.data import collate
+from s2s.training.distributed import DistInfo
+from s2s.training.trainer import Trainer
 from tests.helpers import tiny_demo_config
 
 
@@ -25,8 +25,7 @@ def make_trainer(run_dir, info: DistInfo) -> Trainer:
     config = tiny_demo_config(run_dir)
     config.model.dropout = 0.0
     config.model.emb_dropout = 0.0
-    trainer = Trainer(config, info)
-    trainer.setup(resume=False)
+    trainer = Trainer.build(config, info)
     return trainer
 
 
@@ -98,5 +97,5 @@ def test_update_differs_without_combined_batch(tmp_path):
     src, tgt = fixed_pairs(full, 8)
     full.train_step(collate(src, tgt))
     half.train_step(collate(src[:3], tgt[:3]))
-    weight = "output.weight"
+    weight = "output.linear.weight"
     assert not torch.allclose(full.model.state_dict()[weight], half.model.state_dict()[weight])

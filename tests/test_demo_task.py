@@ -6,7 +6,7 @@ import datetime
 import random
 import re
 
-from s2s.demo_task import cardinal, demo_splits, generate_pairs, ordinal, year_words
+from s2s.training.demo_task import cardinal, demo_splits, generate_pairs, ordinal, year_words
 
 
 def test_generation_is_reproducible_from_the_seed():

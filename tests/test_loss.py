@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from s2s.loss import fused_output_loss, reference_output_loss
+from s2s.model.loss import fused_output_loss
+
+
+def reference_output_loss(hidden, weight, bias, targets, smoothing: float) -> torch.Tensor:
+    """The unfused route (summed): linear layer, then cross-entropy in at least float32."""
+    logits = F.linear(hidden, weight, bias)
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    return F.cross_entropy(logits, targets, label_smoothing=smoothing, reduction="sum")
 
 ROWS, HIDDEN, VOCAB = 13, 8, 11
 CASES = [(smoothing, chunk) for smoothing in (0.0, 0.1) for chunk in (4, ROWS, 50)]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from s2s.config import ConfigError, config_from_dict
-from s2s.data import collate
+from s2s.training.data import batch_loss, collate
 
 CELLS_AND_FEEDING = [("lstm", False), ("lstm", True), ("gru", False), ("gru", True)]
 
@@ -60,8 +60,8 @@ def test_sentence_loss_is_padding_invariant(make_model, alone_and_padded, cell, 
     model = make_model(cell=cell, input_feeding=feeding).eval()
     alone, batch, row = alone_and_padded
     with torch.no_grad():
-        loss_alone = model.sentence_losses(alone)
-        loss_batch = model.sentence_losses(batch)
+        loss_alone = model.sentence_losses(alone.src, alone.src_lens, alone.tgt_in, alone.tgt_out)
+        loss_batch = model.sentence_losses(batch.src, batch.src_lens, batch.tgt_in, batch.tgt_out)
     assert loss_alone.shape == (1,) and loss_batch.shape == (3,)
     torch.testing.assert_close(loss_batch[row], loss_alone[0], atol=1e-5, rtol=0)
 
@@ -75,26 +75,26 @@ def test_model_overfits_a_tiny_fixed_set(make_model):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(300):
         optimizer.zero_grad()
-        loss = model.loss(batch)
+        loss = batch_loss(model, batch)
         loss.backward()
         optimizer.step()
         if loss.item() / batch.n_tokens < 0.02:
             break
     model.eval()
     with torch.no_grad():
-        per_token = model.loss(batch).item() / batch.n_tokens
+        per_token = batch_loss(model, batch).item() / batch.n_tokens
     assert per_token < 0.05
 
 
 def test_tied_embeddings_share_the_output_weight(make_model):
     model = make_model(emb_dim=32, tie_embeddings=True)
-    assert model.output.weight is model.decoder.embed.weight
-    assert model.output.weight.data_ptr() == model.decoder.embed.weight.data_ptr()
+    assert model.output.linear.weight is model.decoder.embed.weight
+    assert model.output.linear.weight.data_ptr() == model.decoder.embed.weight.data_ptr()
 
 
 def test_untied_model_has_its_own_output_weight(make_model):
     model = make_model(emb_dim=32)
-    assert model.output.weight is not model.decoder.embed.weight
+    assert model.output.linear.weight is not model.decoder.embed.weight
 
 
 def test_tie_embeddings_with_different_sizes_is_a_config_error():
@@ -116,7 +116,7 @@ def test_model_trains_with_and_without_input_feeding(make_model, feeding):
     losses = []
     for _ in range(5):
         optimizer.zero_grad()
-        loss = model.loss(batch)
+        loss = batch_loss(model, batch)
         loss.backward()
         optimizer.step()
         losses.append(loss.item())

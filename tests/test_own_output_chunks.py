@@ -1,4 +1,4 @@
-"""Each sentence's own output pieces scored in chunks of consecutive sentences (s2s.decoder)."""
+"""Own output pieces scored in chunks of consecutive sentences (s2s.model.output)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import itertools
 
 import torch
 
-from s2s.decoder import OwnOutput, plan_chunks
+from s2s.model.output import OwnOutput, plan_chunks
 
 
 def padded_cost(chunks, overhead):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from s2s.model.decoder import ProjectedEncoderOutput
+
 
 @pytest.mark.parametrize("attention", ["general", "bahdanau", "dot"])
 def test_a_step_over_the_projected_memory_equals_the_plain_step(make_model, attention):
@@ -26,5 +28,5 @@ def test_search_encodes_with_the_projected_memory(make_model):
     src = torch.randint(4, 40, (2, 5))
     with torch.no_grad():
         encoded, _ = model.encode_for_steps(src, torch.full((2,), 5))
-    assert encoded.projected
+    assert isinstance(encoded, ProjectedEncoderOutput)
     assert encoded.memory.shape == (2, 5, model.config.dec_hidden)

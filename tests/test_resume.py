@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from s2s.train import Trainer
+from s2s.training.trainer import Trainer
 from tests.helpers import tiny_demo_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,8 +24,7 @@ def train_losses(run_dir: Path) -> list[tuple[int, float]]:
 
 
 def run_trainer(run_dir: Path, resume: bool, **overrides) -> None:
-    trainer = Trainer(tiny_demo_config(run_dir, **overrides))
-    trainer.setup(resume=resume)
+    trainer = Trainer.build(tiny_demo_config(run_dir, **overrides), resume=resume)
     trainer.train()
 
 

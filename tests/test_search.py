@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from s2s.beam import beam_search
-from s2s.search import SearchOptions, gnmt_length_penalty, greedy_search
+from s2s.inference.beam import beam_search
+from s2s.inference.search import SearchOptions, gnmt_length_penalty, greedy_search
 from tests.scripted_model import BOS_ID, EOS_ID, ScriptedModel, source
 
 # BOS -> 4 -> EOS is by far the likeliest sentence.
@@ -138,12 +138,26 @@ def test_beam_search_decodes_one_row_per_sentence_at_the_first_step():
     rows_per_step = []
     decode_step = model.decode_step
 
-    def counting_step(prev, encoded, state):
+    def counting_step(prev, encoded, state, space=None):
         rows_per_step.append(prev.numel())
-        return decode_step(prev, encoded, state)
+        return decode_step(prev, encoded, state, space)
 
     model.decode_step = counting_step
     hyps = beam_search(model, *source(batch=2),
                        SearchOptions(beam_size=3, n_best=3, length_penalty=0.0))
     assert rows_per_step[:2] == [2, 6]
     assert [h.tokens for h in hyps[1]] == [[5], [6], [7]]
+
+
+def test_search_maps_output_space_positions_back_to_vocabulary_ids():
+    """With a restriction, a step scores positions in the output space; the hypotheses hold
+    the vocabulary ids those positions stand for."""
+    from s2s.inference.shortlist import Restriction
+
+    model = ScriptedModel({BOS_ID: {6: 2.0}, 6: {EOS_ID: 3.0}})
+    shared = torch.tensor([0, 1, 2, 3, 6])          # position 4 is vocabulary id 6
+    empty = shared.new_zeros((1, 0))
+    restriction = Restriction(shared, empty, empty.bool())
+    greedy = greedy_search(model, *source(), restriction=restriction)
+    beam = beam_search(model, *source(), SearchOptions(beam_size=2), restriction)
+    assert greedy[0].tokens == [6] and beam[0][0].tokens == [6]

@@ -88,6 +88,22 @@ def test_multi_sentence_text_is_split_and_rejoined(tmp_path):
         ["Erster Satz.", "Zweiter Satz!", "Dritte Zeile", "Nach Leerzeile?"])
 
 
+def test_each_sentence_is_tokenized_once_and_reaches_the_model_unsplit(tmp_path):
+    settings, factory, fake = fake_setup(tmp_path, max_wait_ms=50, max_delay_ms=50)
+    texts = ["Eins. Zwei.", "Drei", "Vier! Fünf?"]
+
+    async def main():
+        async with serve(settings, factory) as client:
+            before = fake.prepared
+            response = await client.post("/translate", json=libre(texts))
+            return response, fake.prepared - before
+
+    response, prepared = asyncio.run(main())
+    assert response.status_code == 200
+    assert prepared == 5                       # five sentences, each prepared once
+    assert sorted(fake.batches[-1]) == sorted(["Eins.", "Zwei.", "Drei", "Vier!", "Fünf?"])
+
+
 def test_native_endpoint_with_the_real_model(models_dir):  # noqa: F811
     async def main():
         async with serve(settings_for(models_dir)) as client:

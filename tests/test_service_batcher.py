@@ -9,8 +9,8 @@ import threading
 import pytest
 import torch
 
-from s2s.search import SearchOptions
-from s2s.translator import TranslateOptions
+from s2s.inference.search import SearchOptions
+from s2s.inference.translator import TranslateOptions
 from service.batcher import Batcher, translate_splitting_on_oom
 from service.errors import QueueFull
 from service.metrics import Metrics
@@ -26,7 +26,8 @@ def make_batcher(translator, **values) -> Batcher:
 
 
 def submit(batcher: Batcher, texts: list[str], options=BEAM1) -> list[asyncio.Future]:
-    return batcher.submit(texts, [len(t.split()) for t in texts], options)
+    """Prepared by the batcher's current translator, as the service does."""
+    return batcher.submit(batcher.translator.prepare(texts), options)
 
 
 def test_concurrent_requests_share_one_batch():
@@ -203,6 +204,23 @@ def test_cancelled_work_is_dropped_not_translated():
     assert fake.translated() == ["first", "after"]
 
 
+def test_sentences_queued_before_a_reload_are_prepared_by_the_new_model():
+    old, new = FakeTranslator("old"), FakeTranslator("new", max_src_len=1)
+
+    async def main():
+        batcher = make_batcher(old, max_wait_s=10)
+        batcher.start()
+        futures = submit(batcher, ["a", "b c"])        # prepared by the old model
+        batcher.translator = new                        # a reload swaps the model
+        await batcher.close()
+        return futures
+
+    short, long = asyncio.run(main())
+    assert short.result().text == "new(a)"
+    assert "at most 1" in str(long.exception())        # the new model's length limit
+    assert old.calls == []
+
+
 def test_close_finishes_queued_work():
     fake = FakeTranslator(delay=0.01)
 
@@ -220,7 +238,8 @@ def test_out_of_memory_splits_the_batch_down_to_what_fits():
     fake = FakeTranslator(oom_above=2)
     texts = [f"s{i}" for i in range(8)]
     splits = []
-    results = translate_splitting_on_oom(fake.translate, texts, BEAM1, lambda: splits.append(1))
+    results = translate_splitting_on_oom(fake.translate_sources, fake.prepare(texts), BEAM1,
+                                         lambda: splits.append(1))
     assert [r.text for r in results] == [f"fake({t})" for t in texts]
     assert [len(b) for b in fake.batches] == [8, 4, 2, 2, 4, 2, 2]
     assert len(splits) == 3
@@ -228,7 +247,7 @@ def test_out_of_memory_splits_the_batch_down_to_what_fits():
 
 def test_out_of_memory_on_a_single_sentence_fails_only_that_sentence():
     fake = FakeTranslator(oom_above=0)
-    results = translate_splitting_on_oom(fake.translate, ["a", "b"], BEAM1)
+    results = translate_splitting_on_oom(fake.translate_sources, fake.prepare(["a", "b"]), BEAM1)
     assert all(isinstance(r, torch.cuda.OutOfMemoryError) for r in results)
 
 

@@ -142,13 +142,13 @@ def test_loading_and_every_models_batches_run_in_one_thread(tmp_path):
     def recording_load(path):
         threads.append(threading.get_ident())
         translator = load(path)
-        translate = translator.translate
+        translate = translator.translate_sources
 
-        def recording_translate(texts, options=None):
+        def recording_translate(sources, options=None, budget=None):
             threads.append(threading.get_ident())
-            return translate(texts, options)
+            return translate(sources, options, budget)
 
-        translator.translate = recording_translate
+        translator.translate_sources = recording_translate
         return translator
 
     async def main():

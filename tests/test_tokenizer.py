@@ -5,16 +5,8 @@ from __future__ import annotations
 import pytest
 
 from s2s.config import TokenizerConfig
-from s2s.tokenizer import (
-    BOS_ID,
-    EOS_ID,
-    LIST_CALL_MIN,
-    PAD_ID,
-    UNK_ID,
-    Tokenizer,
-    TokenizerError,
-    Vocab,
-)
+from s2s.constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from s2s.tokenizer import LIST_CALL_MIN, Tokenizer, TokenizerError, Vocab
 
 
 def test_special_ids_are_0_to_3():

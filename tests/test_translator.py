@@ -10,19 +10,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from s2s.average import average_training_states
 from s2s.checkpoint import MODEL_FORMAT, CheckpointError, load_checkpoint
-from s2s.demo_task import generate_pairs
-from s2s.search import SearchOptions
-from s2s.translator import (
-    InputTooLongError,
-    TranslateOptions,
-    Translator,
-    cpu_has_native_bf16,
-    split_sentences,
-)
+from s2s.devices import cpu_has_native_bf16
+from s2s.inference.search import SearchOptions
+from s2s.inference.sentences import split_sentences
+from s2s.inference.translator import InputTooLongError, TranslateOptions, Translator
+from s2s.training.average import average_training_states
+from s2s.training.demo_task import generate_pairs
 
-ROOT = Path(__file__).resolve().parent.parent
 SOURCES, REFERENCES = generate_pairs(12, seed=5)
 
 
@@ -82,7 +77,7 @@ def test_half_precision_on_cpu_is_refused(trained_demo_run):
 
 
 def test_bf16_on_a_cpu_without_native_bf16_is_refused(trained_demo_run, monkeypatch):
-    monkeypatch.setattr("s2s.translator.cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr("s2s.inference.translator.cpu_has_native_bf16", lambda: False)
     with pytest.raises(ValueError, match="emulated"):
         Translator.from_file(trained_demo_run / "model.pt", dtype="bf16")
 
@@ -115,13 +110,16 @@ def test_average_refuses_a_model_file(trained_demo_run, tmp_path):
         average_training_states([trained_demo_run / "model.pt"], tmp_path / "avg.pt")
 
 
-def run_script(name: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / name), *args], input=stdin,
-                          capture_output=True, text=True, timeout=120)
+def run_script(command: str, *args: str, stdin: str | None = None
+               ) -> subprocess.CompletedProcess:
+    """An installed console command (pyproject's [project.scripts]) of this environment."""
+    executable = Path(sys.executable).parent / command
+    return subprocess.run([str(executable), *args], input=stdin, capture_output=True, text=True,
+                          timeout=120)
 
 
 def test_translate_command_reads_stdin_and_writes_one_line_each(trained_demo_run, translator):
-    done = run_script("translate.py", "--model", str(trained_demo_run / "model.pt"),
+    done = run_script("s2s-translate", "--model", str(trained_demo_run / "model.pt"),
                       "--beam", "1", stdin="\n".join(SOURCES[:3]) + "\n")
     assert done.returncode == 0, done.stderr
     expected = [r.text for r in translator.translate(
@@ -130,7 +128,7 @@ def test_translate_command_reads_stdin_and_writes_one_line_each(trained_demo_run
 
 
 def test_translate_command_reports_a_missing_model(tmp_path):
-    done = run_script("translate.py", "--model", str(tmp_path / "nope.pt"), "x")
+    done = run_script("s2s-translate", "--model", str(tmp_path / "nope.pt"), "x")
     assert done.returncode == 2
     assert "checkpoint not found" in done.stderr
 
@@ -140,7 +138,7 @@ def test_evaluate_command_scores_and_writes_json(trained_demo_run, tmp_path):
     src.write_text("\n".join(SOURCES) + "\n")
     ref.write_text("\n".join(REFERENCES) + "\n")
     out = tmp_path / "scores.json"
-    done = run_script("evaluate.py", "--model", str(trained_demo_run / "model.pt"),
+    done = run_script("s2s-evaluate", "--model", str(trained_demo_run / "model.pt"),
                       "--src", str(src), "--ref", str(ref), "--json", str(out))
     assert done.returncode == 0, done.stderr
     assert "BLEU" in done.stdout and "nrefs:1|case:mixed" in done.stdout
@@ -151,6 +149,6 @@ def test_evaluate_command_scores_and_writes_json(trained_demo_run, tmp_path):
 def test_evaluate_command_on_a_hypothesis_file(tmp_path):
     ref = tmp_path / "ref.txt"
     ref.write_text("a cat sat on the mat\n")
-    done = run_script("evaluate.py", "--hyp", str(ref), "--ref", str(ref))
+    done = run_script("s2s-evaluate", "--hyp", str(ref), "--ref", str(ref))
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("BLEU 100.00")

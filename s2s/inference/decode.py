@@ -1,4 +1,4 @@
-"""Decode many piece-id sequences: sort by length, batch by a token budget, restore order."""
+"""Decode many piece-id sequences: plan batches (s2s.inference.batching), search, restore order."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ from collections.abc import Sequence
 
 import torch
 
-from s2s.beam import beam_search
-from s2s.data import pad, split_by_tokens
-from s2s.model import Seq2Seq
-from s2s.search import Hypothesis, SearchOptions, greedy_search
-from s2s.shortlist import Shortlist
+from s2s.inference.batching import BatchBudget, pad, plan_batches
+from s2s.inference.beam import beam_search
+from s2s.inference.search import Hypothesis, SearchOptions, greedy_search
+from s2s.inference.shortlist import Shortlist
+from s2s.inference.step import StepModel
 
 
 @torch.no_grad()
-def decode_batch(model: Seq2Seq, sources: Sequence[Sequence[int]], search: SearchOptions,
+def decode_batch(model: StepModel, sources: Sequence[Sequence[int]], search: SearchOptions,
                  device: torch.device, shortlist: Shortlist | None = None
                  ) -> list[list[Hypothesis]]:
     """One batch of non-empty sources -> n-best lists (greedy when beam_size is 1). With a
@@ -28,15 +28,12 @@ def decode_batch(model: Seq2Seq, sources: Sequence[Sequence[int]], search: Searc
     return beam_search(model, src, src_lens, search, restriction)
 
 
-def decode_sources(model: Seq2Seq, sources: Sequence[Sequence[int]], search: SearchOptions,
-                   batch_tokens: int, device: torch.device, shortlist: Shortlist | None = None
-                   ) -> list[list[Hypothesis]]:
-    """n-best lists in input order; an empty source gets an empty list. Batches hold at most
-    ``batch_tokens`` source tokens (rows x longest), sentences sorted by length."""
+def decode_sources(model: StepModel, sources: Sequence[Sequence[int]], search: SearchOptions,
+                   budget: BatchBudget, device: torch.device,
+                   shortlist: Shortlist | None = None) -> list[list[Hypothesis]]:
+    """n-best lists in input order; an empty source gets an empty list."""
     results: list[list[Hypothesis]] = [[] for _ in sources]
-    lengths = [len(s) for s in sources]
-    order = sorted((i for i, n in enumerate(lengths) if n), key=lambda i: lengths[i])
-    for chunk in split_by_tokens(order, lengths, batch_tokens):
+    for chunk in plan_batches([len(s) for s in sources], budget):
         batch = [sources[i] for i in chunk]
         for index, nbest in zip(chunk, decode_batch(model, batch, search, device, shortlist)):
             results[index] = nbest

@@ -19,8 +19,8 @@ from s2s.checkpoint import (
     tensor_to_bytes,
 )
 from s2s.config import ModelConfig
-from s2s.model import Seq2Seq
-from s2s.shortlist import Shortlist
+from s2s.inference.shortlist import Shortlist
+from s2s.model import Seq2Seq, upgrade_state_dict
 from s2s.tokenizer import Tokenizer, TokenizerError
 
 
@@ -32,11 +32,17 @@ class LoadedModel:
     shortlist: Shortlist | None = None
 
 
+def tokenizer_payload(tokenizer: Tokenizer) -> dict[str, torch.Tensor | None]:
+    """The SentencePiece model(s) as storable tensors (model files and training states)."""
+    src_bytes, tgt_bytes = tokenizer.model_bytes()
+    return {"src_spm": bytes_to_tensor(src_bytes),
+            "tgt_spm": None if tgt_bytes is None else bytes_to_tensor(tgt_bytes)}
+
+
 def model_payload(model: Seq2Seq, tokenizer: Tokenizer, meta: dict[str, Any] | None = None,
                   state_dict: dict[str, torch.Tensor] | None = None,
                   shortlist: Shortlist | None = None) -> dict[str, Any]:
     """The model file's content; ``state_dict`` overrides the model's own (e.g. an average)."""
-    src_bytes, tgt_bytes = tokenizer.model_bytes()
     weights = state_dict if state_dict is not None else model.state_dict()
     return {
         "format": MODEL_FORMAT,
@@ -45,8 +51,7 @@ def model_payload(model: Seq2Seq, tokenizer: Tokenizer, meta: dict[str, Any] | N
         "src_vocab_size": len(tokenizer.src),
         "tgt_vocab_size": len(tokenizer.tgt),
         "state_dict": {k: v.detach().cpu() for k, v in weights.items()},
-        "src_spm": bytes_to_tensor(src_bytes),
-        "tgt_spm": None if tgt_bytes is None else bytes_to_tensor(tgt_bytes),
+        **tokenizer_payload(tokenizer),
         "meta": dict(meta or {}),
         "shortlist": None if shortlist is None else shortlist.state_dict(),
     }
@@ -59,17 +64,26 @@ def save_model_file(path: str | Path, model: Seq2Seq, tokenizer: Tokenizer,
     atomic_save(model_payload(model, tokenizer, meta, state_dict, shortlist), path)
 
 
+def tokenizer_from_payload(payload: dict[str, Any]) -> Tokenizer:
+    """The SentencePiece model(s) stored in a model file or training state."""
+    tgt_spm = payload["tgt_spm"]
+    return Tokenizer(tensor_to_bytes(payload["src_spm"]),
+                     None if tgt_spm is None else tensor_to_bytes(tgt_spm))
+
+
+def shortlist_from_payload(payload: dict[str, Any]) -> Shortlist | None:
+    listed = payload.get("shortlist")
+    return None if listed is None else Shortlist.from_state_dict(listed)
+
+
 def model_from_payload(payload: dict[str, Any], source: str) -> LoadedModel:
     """Build the model and tokenizer from a loaded model-file dict (on CPU, eval mode)."""
     try:
         config = ModelConfig.model_validate(payload["model_config"])
-        tgt_spm = payload["tgt_spm"]
-        tokenizer = Tokenizer(tensor_to_bytes(payload["src_spm"]),
-                              None if tgt_spm is None else tensor_to_bytes(tgt_spm))
+        tokenizer = tokenizer_from_payload(payload)
         model = Seq2Seq(config, payload["src_vocab_size"], payload["tgt_vocab_size"])
-        model.load_state_dict(payload["state_dict"])
-        listed = payload.get("shortlist")
-        shortlist = None if listed is None else Shortlist.from_state_dict(listed)
+        model.load_state_dict(upgrade_state_dict(payload["state_dict"], payload["version"]))
+        shortlist = shortlist_from_payload(payload)
     except (KeyError, TypeError, ValidationError, TokenizerError, RuntimeError) as error:
         raise CheckpointError(f"{source} is an inconsistent model file: {error}") from None
     model.eval()

@@ -1,4 +1,4 @@
-"""Corpus decoding for validation and sacreBLEU scoring on detokenized text."""
+"""sacreBLEU / chrF scoring of detokenized text."""
 
 from __future__ import annotations
 
@@ -6,11 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sacrebleu
-import torch
-
-from s2s.decode import decode_sources
-from s2s.model import Seq2Seq
-from s2s.search import SearchOptions
 
 
 @dataclass
@@ -38,11 +33,3 @@ def score_corpus(hypotheses: Sequence[str], references: Sequence[str]) -> Scores
     exact = 100.0 * sum(h == r for h, r in zip(hypotheses, references)) / max(len(references), 1)
     return Scores(bleu_score.score, chrf_score.score, exact, str(bleu.get_signature()),
                   str(chrf.get_signature()))
-
-
-def greedy_decode_ids(model: Seq2Seq, sources: Sequence[Sequence[int]], batch_tokens: int,
-                      max_len_a: float, max_len_b: int, device: torch.device) -> list[list[int]]:
-    """Greedy-decode piece-id sequences; outputs in input order, [] for an empty source."""
-    options = SearchOptions(beam_size=1, max_len_a=max_len_a, max_len_b=max_len_b)
-    nbests = decode_sources(model, sources, options, batch_tokens, device)
-    return [nbest[0].tokens if nbest else [] for nbest in nbests]

@@ -16,23 +16,20 @@ sentences or beams on the tensor path.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from s2s.decoder import DecoderState, EncoderOutput
-from s2s.model import Seq2Seq
-from s2s.search import (
+from s2s.constants import BOS_ID, EOS_ID
+from s2s.inference.search import (
     Hypothesis,
     SearchOptions,
     apply_constraints,
-    encode_for_search,
     gnmt_length_penalty,
     length_limits,
-    row_vocab_ids,
-    to_vocab_ids,
 )
-from s2s.shortlist import Restriction
-from s2s.tokenizer import BOS_ID, EOS_ID
+from s2s.inference.shortlist import Restriction
+from s2s.inference.step import OutputSpace, StepModel, row_vocab_ids, select_space, start, vocab_ids
 
 NEG_INF = float("-inf")
 
@@ -66,12 +63,12 @@ def collect_finished(candidates: Candidates, k: int, beams: BeamBatch,
                      alpha: float) -> None:
     """Record EOS candidates ranked within the best k as finished hypotheses.
     attention: (active * rows, t + 1, src_len) or None."""
-    history, encoded = beams.history, beams.encoded
+    history = beams.history
     ranked = candidates.tokens[:, :k] == EOS_ID
     ranked &= candidates.scores[:, :k] > NEG_INF
     for sentence, rank in ranked.nonzero().tolist():
         row = sentence * beams.rows + int(candidates.beams[sentence, rank])
-        tokens = row_vocab_ids(encoded, row, history[row])
+        tokens = row_vocab_ids(beams.space, row, history[row], beams.rows)
         score = float(candidates.scores[sentence, rank])
         finished[beams.sentence_ids[sentence]].append(Hypothesis(
             tokens, score, None if attention is None else attention[row].cpu(),
@@ -118,8 +115,9 @@ class BeamBatch:
     scores: torch.Tensor            # (active, rows)
     history: torch.Tensor           # (active * rows, t)
     attention: torch.Tensor | None  # (active * rows, t, src_len)
-    encoded: EncoderOutput          # one entry per active sentence, grouped by rows
-    state: DecoderState
+    encoded: Any                    # the model's encoding, one entry per active sentence
+    state: Any                      # the model's decoder state, one entry per row
+    space: OutputSpace | None       # what each active sentence may emit (None: everything)
     min_lens: torch.Tensor          # (active * rows,)
     max_lens: torch.Tensor          # (active * rows,)
 
@@ -127,7 +125,7 @@ class BeamBatch:
     def rows(self) -> int:
         return self.scores.size(1)
 
-    def advance(self, chosen: Candidates, state: DecoderState,
+    def advance(self, chosen: Candidates, state: Any,
                 weights: torch.Tensor | None) -> None:
         """Make the chosen candidates (active, k) the new beams; weights: (active * rows,
         src_len) or None."""
@@ -141,7 +139,6 @@ class BeamBatch:
             self.attention = self.attention[rows]
         if self.rows != rows_before:
             self.min_lens, self.max_lens = self.min_lens[rows], self.max_lens[rows]
-            self.encoded = self.encoded.grouped(self.rows)
 
     def keep(self, sentences: torch.Tensor) -> None:
         """Keep only the given active sentence positions (1-D long tensor)."""
@@ -152,26 +149,27 @@ class BeamBatch:
         self.history, self.min_lens, self.max_lens = (
             self.history[rows], self.min_lens[rows], self.max_lens[rows])
         self.encoded, self.state = self.encoded.select(sentences), self.state.select(rows)
+        self.space = select_space(self.space, sentences)
         if self.attention is not None:
             self.attention = self.attention[rows]
 
 
-def start_beams(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
+def start_beams(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
                 options: SearchOptions, restriction: Restriction | None) -> BeamBatch:
     """One row per sentence: its k beams would all start as the same prefix."""
     batch = src.size(0)
-    encoded, state = encode_for_search(model, src, src_lens, restriction)
+    encoded, state, space = start(model, src, src_lens, restriction)
     attention = (src.new_zeros((batch, 0, src.size(1)), dtype=torch.float)
                  if options.return_attention else None)
     return BeamBatch(
         list(range(batch)), torch.zeros((batch, 1), device=src.device), src.new_zeros((batch, 0)),
-        attention, encoded.grouped(1), state,
+        attention, encoded, state, space,
         length_limits(src_lens, options.min_len_a, options.min_len_b),
         length_limits(src_lens, options.max_len_a, options.max_len_b))
 
 
 @torch.no_grad()
-def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
+def beam_search(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
                 options: SearchOptions, restriction: Restriction | None = None
                 ) -> list[list[Hypothesis]]:
     """src: (batch, src_len); src_lens: (batch,); restriction: the target ids each sentence
@@ -183,7 +181,8 @@ def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
     prev = torch.full((src.size(0),), BOS_ID, dtype=torch.long, device=src.device)
     step = 0
     while beams.sentence_ids:
-        log_probs, state, weights = model.decode_step(prev, beams.encoded, beams.state)
+        log_probs, state, weights = model.decode_step(prev, beams.encoded, beams.state,
+                                                      beams.space)
         apply_constraints(log_probs, step, beams.min_lens, beams.max_lens, beams.history, options)
         attention = beams.attention
         if attention is not None:
@@ -198,6 +197,6 @@ def beam_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
                                [finished[s] for s in beams.sentence_ids], options)
         if bool(done.any()):
             beams.keep((~done).nonzero(as_tuple=True)[0])
-        prev = to_vocab_ids(beams.encoded, beams.history[:, -1])
+        prev = vocab_ids(beams.space, beams.history[:, -1], beams.rows)
     return [sorted(hyps, key=lambda h: -h.normalized_score)[: options.n_best]
             for hyps in finished]

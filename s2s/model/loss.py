@@ -10,14 +10,8 @@ buffer. Backward then only scales the stored gradients. Only real (non-pad) posi
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-
-def reference_output_loss(hidden, weight, bias, targets, smoothing: float) -> torch.Tensor:
-    """Unfused equivalent (summed): hidden (N, H), weight (V, H), bias (V,), targets (N,)."""
-    logits = F.linear(hidden, weight, bias)
-    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-    return F.cross_entropy(logits, targets, label_smoothing=smoothing, reduction="sum")
+from s2s import torch_compat
 
 
 class _FusedOutputLoss(torch.autograd.Function):
@@ -35,10 +29,10 @@ class _FusedOutputLoss(torch.autograd.Function):
             chunk_hidden, chunk_targets = hidden[start:stop], targets[start:stop]
             logits = torch.addmm(bias, chunk_hidden, weight.t(), out=logits_buffer[: stop - start])
             work = probs_buffer[: stop - start]
-            torch.ops.aten._log_softmax.out(logits, 1, False, out=work)
+            torch_compat.log_softmax_into(logits, work)
             total += _chunk_loss(work, chunk_targets, smoothing)
             if grads is not None:
-                torch.ops.aten._softmax.out(logits, 1, False, out=work)
+                torch_compat.softmax_into(logits, work)
                 _probs_to_grad_(work, chunk_targets, smoothing)
                 torch.mm(work, weight, out=grads[0][start:stop])
                 grads[1].addmm_(work.t(), chunk_hidden)
@@ -77,7 +71,8 @@ def fused_output_loss(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Te
     """Summed label-smoothed cross-entropy of ``hidden @ weight.T + bias`` against ``targets``.
 
     hidden: (N, H); weight: (V, H); bias: (V,); targets: (N,) -> scalar in weight's dtype.
-    Same value and gradients as ``reference_output_loss``, without N x V intermediates.
+    Same value and gradients as F.cross_entropy(F.linear(hidden, weight, bias), targets,
+    label_smoothing=smoothing, reduction="sum"), without N x V intermediates.
     """
     with_grad = torch.is_grad_enabled() and (
         hidden.requires_grad or weight.requires_grad or bias.requires_grad)

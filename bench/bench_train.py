@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Training throughput benchmark: target tokens/s and peak memory for a config.
 
-scripts/bench_train.py --config configs/multi30k_de_en.yaml [--steps 30] [--out FILE.json]
+bench/bench_train.py --config configs/multi30k_de_en.yaml [--steps 30] [--out FILE.json]
 Runs warm-up steps, then timed optimizer steps on the config's real batches, and writes the
 figures with the machine and conditions to a JSON file. --profile adds a torch.profiler table.
 """
@@ -17,13 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
 
-import torch  # noqa: E402
-
-from s2s.config import load_config  # noqa: E402
-from s2s.model import count_parameters  # noqa: E402
-from s2s.train import Trainer  # noqa: E402
+from s2s.config import load_config
+from s2s.model import count_parameters
+from s2s.training.trainer import Trainer
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -70,8 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         overrides = [f"out_dir={scratch}", *args.overrides]
         config = load_config(args.config, overrides)
-        trainer = Trainer(config)
-        trainer.setup()
+        trainer = Trainer.build(config)
         timed_steps(trainer, args.warmup)
         if trainer.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()

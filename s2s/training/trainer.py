@@ -8,48 +8,34 @@ folder (one JSON object per line, ``kind`` = "train" or "valid").
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from torch.nn.parallel import DistributedDataParallel
 
-from s2s.checkpoint import (
-    FORMAT_VERSION,
-    TRAIN_STATE_FORMAT,
-    CheckpointDir,
-    CheckpointError,
-    bytes_to_tensor,
-    load_checkpoint,
-    tensor_to_bytes,
+from s2s.checkpoint import FORMAT_VERSION, TRAIN_STATE_FORMAT, CheckpointError, load_checkpoint
+from s2s.config import Config, config_from_dict
+from s2s.devices import resolve_device
+from s2s.inference.model_file import (
+    save_model_file,
+    tokenizer_from_payload,
+    tokenizer_payload,
 )
-from s2s.config import Config, ConfigError, config_from_dict
-from s2s.data import Batch, BatchPlan, iterate_batches
-from s2s.distributed import DistInfo, all_reduce_sum, broadcast_object, gather_objects
-from s2s.evaluate import greedy_decode_ids, score_corpus
-from s2s.model import Seq2Seq, count_parameters
-from s2s.model_file import save_model_file
-from s2s.prepare import PreparedData, prepare_data
-from s2s.schedule import LRSchedule
-from s2s.shortlist import Shortlist
-from s2s.tokenizer import Tokenizer
+from s2s.inference.shortlist import Shortlist
+from s2s.model import Seq2Seq, count_parameters, upgrade_state_dict
+from s2s.training.data import Batch, BatchPlan, batch_loss
+from s2s.training.distributed import DistInfo, all_reduce_sum, broadcast_object, gather_objects
+from s2s.training.prepare import PreparedData, prepare_data
+from s2s.training.run_folder import RunFolder
+from s2s.training.schedule import LRSchedule
+from s2s.training.validation import validate
 
 EventCallback = Callable[[dict[str, Any]], None]
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device is 'cuda' but CUDA is not available")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
 
 
 @dataclass
@@ -64,57 +50,80 @@ class Progress:
     last_valid_step: int = -1
     history: list[dict[str, Any]] = field(default_factory=list)
 
+    def record(self, score: float, lower_is_better: bool) -> bool:
+        """Record a validation score; returns whether it is the best so far."""
+        best = self.best_score
+        improved = best is None or (score < best if lower_is_better else score > best)
+        if improved:
+            self.best_score, self.best_step, self.bad_validations = score, self.step, 0
+        else:
+            self.bad_validations += 1
+        return improved
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "elapsed_s": self.elapsed_s, "best_score": self.best_score,
+                "best_step": self.best_step, "bad_validations": self.bad_validations,
+                "history": self.history}
+
+    @classmethod
+    def from_state_dict(cls, saved: dict[str, Any]) -> Progress:
+        return cls(step=saved["step"], elapsed_s=saved["elapsed_s"],
+                   best_score=saved["best_score"], best_step=saved["best_step"],
+                   bad_validations=saved["bad_validations"], last_valid_step=saved["step"],
+                   history=list(saved["history"]))
+
 
 class Trainer:
-    def __init__(self, config: Config, dist_info: DistInfo | None = None,
-                 on_event: EventCallback | None = None):
+    """Trains one model; built complete by ``Trainer.build`` (fresh or resumed)."""
+
+    def __init__(self, config: Config, dist_info: DistInfo, run: RunFolder, data: PreparedData,
+                 model: Seq2Seq, shortlist: Shortlist | None, on_event: EventCallback):
         self.config = config
         self.cfg = config.train
-        self.dist = dist_info or DistInfo()
-        self.on_event = on_event or (lambda event: None)
-        self.run_dir = config.run_dir()
-        self.device = resolve_device(self.cfg.device)
-        if self.cfg.threads:
-            torch.set_num_threads(self.cfg.threads)
-        self.checkpoints = CheckpointDir(self.run_dir, self.cfg.keep_last)
+        self.dist = dist_info
+        self.run = run
+        self.data = data
+        self.model = model
+        self.shortlist = shortlist
+        self.on_event = on_event
+        self.device = next(model.parameters()).device
         self.progress = Progress()
-
-    # ---- set-up -----------------------------------------------------------------------
-    def setup(self, resume: bool = False) -> None:
-        state = self._load_resume_state() if resume else None
-        tokenizer = None if state is None else tokenizer_from_state(state)
-        if self.dist.is_main:
-            self.data = prepare_data(self.config, self.run_dir, tokenizer)
-        if self.dist.enabled:  # other ranks read the tokenizer rank 0 trained or restored
-            torch.distributed.barrier()
-            if not self.dist.is_main:
-                self.data = prepare_data(self.config, self.run_dir, tokenizer)
-        self.shortlist = self._build_shortlist()
-        torch.manual_seed(self.cfg.seed)
-        self.model = Seq2Seq(self.config.model, len(self.data.tokenizer.src),
-                             len(self.data.tokenizer.tgt)).to(self.device)
-        self.train_model = self._wrap(self.model)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr,
+        self.train_model = self._wrap(model)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=self.cfg.lr,
                                           betas=self.cfg.betas, weight_decay=self.cfg.weight_decay,
                                           fused=True)
         self.schedule = LRSchedule(self.cfg.lr, self.cfg.warmup_steps, self.cfg.lr_decay_factor,
                                    self.cfg.lr_patience, self.cfg.min_lr)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self._amp_dtype() == torch.float16)
-        self.plan = BatchPlan(self.data.train, self.cfg.batch_tokens, self.cfg.bucket_size,
-                              self.cfg.seed, self.dist.rank, self.dist.world_size)
-        torch.manual_seed(self.cfg.seed + self.dist.rank)  # dropout streams differ per rank
-        if state is not None:
-            self._restore(state)
-        elif self.dist.is_main:
-            self._start_run_folder()
+        self.plan = BatchPlan(data.train, self.cfg.batch_tokens, self.cfg.bucket_size,
+                              self.cfg.seed, dist_info.rank, dist_info.world_size)
+        torch.manual_seed(self.cfg.seed + dist_info.rank)  # dropout streams differ per rank
 
-    def _build_shortlist(self) -> Shortlist | None:
-        if not (self.dist.is_main and self.cfg.shortlist_per_source):
-            return None
-        tokenizer = self.data.tokenizer
-        return Shortlist.build(self.data.train.src, self.data.train.tgt, len(tokenizer.src),
-                               len(tokenizer.tgt), self.cfg.shortlist_per_source,
-                               self.cfg.shortlist_frequent)
+    @classmethod
+    def build(cls, config: Config, dist_info: DistInfo | None = None,
+              on_event: EventCallback | None = None, resume: bool = False) -> Trainer:
+        """Prepare data (SentencePiece, encoding, shortlist) and the model, then restore the
+        run folder's latest training state (``resume``, when there is one) or start the run
+        folder afresh."""
+        dist_info = dist_info or DistInfo()
+        device = resolve_device(config.train.device)
+        if config.train.threads:
+            torch.set_num_threads(config.train.threads)
+        run = RunFolder(config.run_dir(), config.train.keep_last)
+        state = load_resume_state(run, config) if resume else None
+        tokenizer = None if state is None else tokenizer_from_payload(state)
+        data = prepare_on_every_rank(config, run, tokenizer, dist_info)
+        shortlist = build_shortlist(config, data) if dist_info.is_main else None
+        torch.manual_seed(config.train.seed)
+        model = Seq2Seq(config.model, len(data.tokenizer.src),
+                        len(data.tokenizer.tgt)).to(device)
+        trainer = cls(config, dist_info, run, data, model, shortlist,
+                      on_event or (lambda event: None))
+        if state is not None:
+            trainer._restore(state)
+        elif dist_info.is_main:
+            run.start(config)
+        return trainer
 
     def _wrap(self, model: Seq2Seq) -> torch.nn.Module:
         if not self.dist.enabled:
@@ -126,12 +135,6 @@ class Trainer:
         if self.device.type != "cuda" or self.cfg.amp == "none":
             return None
         return torch.bfloat16 if self.cfg.amp == "bf16" else torch.float16
-
-    def _start_run_folder(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(
-            yaml.safe_dump(self.config.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
-        (self.run_dir / "metrics.jsonl").write_text("", encoding="utf-8")
 
     # ---- training ---------------------------------------------------------------------
     def train(self) -> Progress:
@@ -180,8 +183,8 @@ class Trainer:
         autocast = (torch.autocast("cuda", dtype=self._amp_dtype())
                     if self._amp_dtype() else nullcontext())
         with autocast:
-            loss_sum = self.train_model(batch.src, batch.src_lens, batch.tgt_in, batch.tgt_out,
-                                        self.cfg.label_smoothing, True, self.cfg.loss_chunk_rows)
+            loss_sum = batch_loss(self.train_model, batch, self.cfg.label_smoothing,
+                                  self.cfg.loss_chunk_rows)
         # DDP averages gradients over processes; scale so the result is sum / global tokens.
         loss = loss_sum * (self.dist.world_size / total_tokens)
         self.scaler.scale(loss).backward()
@@ -210,8 +213,7 @@ class Trainer:
 
     def _emit(self, record: dict[str, Any]) -> None:
         if self.dist.is_main:
-            with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
+            self.run.append_metric(record)
         self.on_event(record)
 
     # ---- validation and checkpoints ---------------------------------------------------
@@ -235,13 +237,7 @@ class Trainer:
     def _record_validation(self, metrics: dict[str, float]) -> bool:
         metric = self.cfg.early_stopping_metric
         score = metrics["valid_loss"] if metric == "loss" else metrics[metric]
-        best = self.progress.best_score
-        improved = best is None or (score < best if metric == "loss" else score > best)
-        if improved:
-            self.progress.best_score, self.progress.best_step = score, self.progress.step
-            self.progress.bad_validations = 0
-        else:
-            self.progress.bad_validations += 1
+        improved = self.progress.record(score, lower_is_better=metric == "loss")
         self.schedule.on_validation(improved)
         record = {"kind": "valid", "step": self.progress.step, **metrics,
                   "improved": improved, "elapsed_s": round(self.progress.elapsed_s, 2)}
@@ -257,88 +253,75 @@ class Trainer:
         meta = {"step": self.progress.step, "config_name": self.config.name,
                 "src_lang": self.config.data.src_lang, "tgt_lang": self.config.data.tgt_lang,
                 "parameters": count_parameters(self.model)}
-        self.checkpoints.save_state(self._state_payload(rng_states), self.progress.step)
-        save_model_file(self.run_dir / "model.pt", self.model, self.data.tokenizer, meta,
+        self.run.save_state(self._state_payload(rng_states), self.progress.step)
+        save_model_file(self.run.model_file, self.model, self.data.tokenizer, meta,
                         shortlist=self.shortlist)
         if improved:
-            save_model_file(self.run_dir / "best.pt", self.model, self.data.tokenizer,
+            save_model_file(self.run.best_file, self.model, self.data.tokenizer,
                             {**meta, "best_score": self.progress.best_score},
                             shortlist=self.shortlist)
 
     def _state_payload(self, rng_states: list[Any]) -> dict[str, Any]:
-        src_bytes, tgt_bytes = self.data.tokenizer.model_bytes()
-        progress = self.progress
         return {
             "format": TRAIN_STATE_FORMAT, "version": FORMAT_VERSION,
             "config": self.config.model_dump(mode="json"),
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(), "scaler": self.scaler.state_dict(),
             "rng": rng_states, "data": self.plan.state_dict(),
-            "progress": {"step": progress.step, "elapsed_s": progress.elapsed_s,
-                         "best_score": progress.best_score, "best_step": progress.best_step,
-                         "bad_validations": progress.bad_validations,
-                         "history": progress.history},
-            "src_spm": bytes_to_tensor(src_bytes),
-            "tgt_spm": None if tgt_bytes is None else bytes_to_tensor(tgt_bytes),
+            "progress": self.progress.state_dict(),
+            **tokenizer_payload(self.data.tokenizer),
             "shortlist": None if self.shortlist is None else self.shortlist.state_dict(),
         }
 
     # ---- resume -----------------------------------------------------------------------
-    def _load_resume_state(self) -> dict[str, Any] | None:
-        path = self.checkpoints.latest_state()
-        if path is None:
-            return None
-        state = load_checkpoint(path, TRAIN_STATE_FORMAT)
-        saved = config_from_dict(state["config"])
-        if saved.model != self.config.model or saved.tokenizer != self.config.tokenizer:
-            raise CheckpointError(
-                f"{path} was trained with a different model or tokenizer config; "
-                "resume with the run's own config.yaml")
-        return state
-
     def _restore(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
+        self.model.load_state_dict(upgrade_state_dict(state["model"], state["version"]))
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.scaler.load_state_dict(state["scaler"])
         self.plan.load_state_dict(state["data"])
-        saved = state["progress"]
-        self.progress = Progress(step=saved["step"], elapsed_s=saved["elapsed_s"],
-                                 best_score=saved["best_score"], best_step=saved["best_step"],
-                                 bad_validations=saved["bad_validations"],
-                                 last_valid_step=saved["step"], history=list(saved["history"]))
+        self.progress = Progress.from_state_dict(state["progress"])
         rng = state["rng"]
         _set_rng_state(rng[self.dist.rank] if self.dist.rank < len(rng) else rng[0], self.device)
         if self.dist.is_main:
-            _truncate_metrics(self.run_dir / "metrics.jsonl", self.progress.step)
+            self.run.truncate_metrics(self.progress.step)
         self.on_event({"kind": "resume", "step": self.progress.step})
 
 
-def validate(model: Seq2Seq, data: PreparedData, config: Config,
-             device: torch.device) -> dict[str, float]:
-    """Validation loss and perplexity (teacher forced, no smoothing), greedy BLEU, chrF and
-    exact-match percentage."""
+def load_resume_state(run: RunFolder, config: Config) -> dict[str, Any] | None:
+    """The run folder's latest training state (None: nothing to resume), checked against the
+    config: the model and tokenizer sections must not have changed."""
+    path = run.latest_state()
+    if path is None:
+        return None
+    state = load_checkpoint(path, TRAIN_STATE_FORMAT)
+    saved = config_from_dict(state["config"])
+    if saved.model != config.model or saved.tokenizer != config.tokenizer:
+        raise CheckpointError(
+            f"{path} was trained with a different model or tokenizer config; "
+            "resume with the run's own config.yaml")
+    return state
+
+
+def prepare_on_every_rank(config: Config, run: RunFolder, tokenizer, dist_info: DistInfo
+                          ) -> PreparedData:
+    """Rank 0 prepares first (training or restoring SentencePiece); the other ranks then read
+    the tokenizer it left in the run folder."""
+    data = prepare_data(config, run, tokenizer) if dist_info.is_main else None
+    if dist_info.enabled:
+        torch.distributed.barrier()
+        if not dist_info.is_main:
+            data = prepare_data(config, run, tokenizer)
+    return data
+
+
+def build_shortlist(config: Config, data: PreparedData) -> Shortlist | None:
     cfg = config.train
-    model.eval()
-    loss_sum, tokens = 0.0, 0
-    with torch.no_grad():
-        for batch in iterate_batches(data.valid, cfg.batch_tokens):
-            batch = batch.to(device)
-            loss_sum += float(model.loss(batch, 0.0, True, cfg.loss_chunk_rows))
-            tokens += batch.n_tokens
-    hyp_ids = greedy_decode_ids(model, data.valid.src, cfg.batch_tokens, cfg.valid_max_len_a,
-                                cfg.valid_max_len_b, device)
-    hypotheses = data.tokenizer.tgt.decode(hyp_ids)
-    scores = score_corpus(hypotheses, data.valid_ref)
-    valid_loss = loss_sum / max(tokens, 1)
-    return {"valid_loss": valid_loss, "valid_ppl": math.exp(min(valid_loss, 50)),
-            "bleu": scores.bleu, "chrf": scores.chrf, "exact": scores.exact}
-
-
-def tokenizer_from_state(state: dict[str, Any]) -> Tokenizer:
-    tgt = state["tgt_spm"]
-    return Tokenizer(tensor_to_bytes(state["src_spm"]),
-                     None if tgt is None else tensor_to_bytes(tgt))
+    if not cfg.shortlist_per_source:
+        return None
+    return Shortlist.build(data.train.src, data.train.tgt, len(data.tokenizer.src),
+                           len(data.tokenizer.tgt), cfg.shortlist_per_source,
+                           cfg.shortlist_frequent)
 
 
 def _rng_state(device: torch.device) -> dict[str, Any]:
@@ -352,20 +335,3 @@ def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
     torch.set_rng_state(state["torch"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop log records written after the checkpoint we resume from."""
-    if not path.is_file():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by the kill
-            continue
-        if record["step"] <= step:
-            kept.append(line)
-    temp = path.with_suffix(".tmp")
-    temp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-    temp.replace(path)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from s2s import torch_compat
+
 
 class GateTable:
     """The input-gate table of an embedding and a one-layer LSTM, rebuilt when their weights
@@ -30,7 +32,7 @@ class GateTable:
     def get(self, embed: nn.Embedding, rnn: nn.LSTM) -> torch.Tensor:
         """(tgt_vocab, 4 * hidden) input-gate pre-activations per target token."""
         params = (embed.weight, rnn.weight_ih_l0, rnn.bias_ih_l0, rnn.bias_hh_l0)
-        key = tuple((p.data_ptr(), p._version, p.dtype) for p in params)
+        key = torch_compat.weights_key(params)
         if key != self._key or self._table is None:
             with torch.no_grad():
                 table = torch.addmm(rnn.bias_ih_l0, embed.weight, rnn.weight_ih_l0.t())
@@ -41,7 +43,7 @@ class GateTable:
 
 def supports_gate_table(rnn: nn.Module, input_feeding: bool) -> bool:
     """A plain one-layer, one-direction float LSTM fed only the token embedding."""
-    return (type(rnn) is nn.LSTM and rnn.num_layers == 1 and not rnn.bidirectional
+    return (torch_compat.is_float_lstm(rnn) and rnn.num_layers == 1 and not rnn.bidirectional
             and rnn.bias and rnn.proj_size == 0 and not input_feeding)
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check that sentences translate the same alone and inside batches.
 
-scripts/check_batch_invariance.py --model M --src test.de [--beam 5] [--out FILE.json]
+bench/check_batch_invariance.py --model M --src test.de [--beam 5] [--out FILE.json]
 Translates the file once in token-budget batches and once sentence by sentence, and reports
 the share of identical translations (and lists the ones that differ).
 """
@@ -13,10 +13,10 @@ import json
 import sys
 from pathlib import Path
 
-from cli_common import add_decoding_args, translate_options
+from s2s_scripts.cli_common import add_decoding_args, translate_options
 
-from s2s.data import read_lines
-from s2s.translator import Translator
+from s2s.inference.translator import Translator
+from s2s.training.data import read_lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Load benchmark of the translation service: scripts/bench_load.py [--url URL | --models-dir DIR]
+"""Load benchmark of the translation service: bench/bench_load.py [--url URL | --models-dir DIR]
 
 N concurrent clients (for each N of --clients) send single sentences from --src to
 /translate, each the next one as soon as its answer arrives, for --duration seconds. Reports
@@ -11,7 +11,7 @@ httpx client spent about 4.6 ms of CPU per request there (aiohttp 0.16 ms), so i
 fake instant server at about 220 requests/s.
 
 With --url the running server is measured as it is configured. Without it the script starts
-scripts/serve.py itself on --models-dir, once per --modes entry: "on" (dynamic batching,
+the service (s2s-serve) itself on --models-dir, once per --modes entry: "on" (dynamic batching,
 --max-batch-sentences) and "off" (max batch sentences 1), and stops it afterwards.
 """
 
@@ -108,7 +108,7 @@ async def run_clients(http: aiohttp.ClientSession, url: str, sentences: list[str
                 async with http.post(f"{url}/translate", json=body) as response:
                     await response.read()
                     status = str(response.status)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            except (TimeoutError, aiohttp.ClientError) as error:
                 status = type(error).__name__
             statuses[status] += 1
             if status == "200":
@@ -154,7 +154,7 @@ def free_port() -> int:
 def start_server(args: argparse.Namespace, max_batch_sentences: int
                  ) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    command = [sys.executable, str(ROOT / "scripts" / "serve.py"), "--models-dir",
+    command = [sys.executable, "-m", "s2s_scripts.serve", "--models-dir",
                args.models_dir, "--port", str(port), "--host", "127.0.0.1", "--device",
                args.device, "--max-batch-sentences", str(max_batch_sentences),
                "--max-wait-ms", str(args.max_wait_ms), "--max-delay-ms", str(args.max_delay_ms)]

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Overload run: more concurrent clients than the service's queue holds.
 
-scripts/overload_check.py --models-dir DIR --pair de-en --src F [--clients 200]
+bench/overload_check.py --models-dir DIR --pair de-en --src F [--clients 200]
     [--queue-capacity 64] [--sentences-per-request 4] [--duration 20] [--out FILE]
-Starts scripts/serve.py with a small queue, lets the clients send multi-sentence requests as
+Starts the service (s2s-serve) with a small queue, lets the clients send multi-sentence requests as
 fast as answers come, and records: statuses, whether every 503 carried Retry-After, whether any
 accepted request failed, the server's resident memory over time, and /ready at the end.
 """
@@ -23,8 +23,6 @@ from pathlib import Path
 import aiohttp
 from bench_load import free_port, stop_server, wait_ready
 from bench_train import machine_info
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -55,7 +53,7 @@ async def client(http: aiohttp.ClientSession, url: str, body: dict, stop_at: flo
                 status = answer.status
                 retry_after = answer.headers.get("retry-after")
                 payload = await answer.json() if status == 200 else None
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        except (TimeoutError, aiohttp.ClientError) as error:
             tally[f"transport:{type(error).__name__}"] += 1
             continue
         tally[str(status)] += 1
@@ -93,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     env = {**os.environ, "S2S_LOG_LEVEL": "warning",
            "S2S_QUEUE_CAPACITY": str(args.queue_capacity)}
-    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "serve.py"),
+    process = subprocess.Popen([sys.executable, "-m", "s2s_scripts.serve",
                                 "--models-dir", args.models_dir, "--port", str(port)], env=env)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -7,8 +7,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from s2s.config import ModelConfig
-from s2s.dropout import Dropout
-from s2s.tokenizer import PAD_ID
+from s2s.constants import PAD_ID
+from s2s.model.dropout import Dropout
 
 RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Decoding benchmark: sentences/s and target tokens/s on a source file.
 
-scripts/bench_decode.py --model M --src test.de [--ref test.en] [--beams 1 5] [--dtypes fp32 int8]
+bench/bench_decode.py --model M --src test.de [--ref test.en] [--beams 1 5] [--dtypes fp32 int8]
     [--shortlist on off] [--batch-tokens 2000 4000] [--threads 2] [--startup] [--out FILE]
 Runs every combination, one translation of the whole file each (after a warm-up batch), and
 appends one JSON record per run (with machine and conditions, and BLEU when --ref is given).
@@ -20,12 +20,11 @@ from pathlib import Path
 
 import torch
 from bench_train import machine_info
-from cli_common import ROOT
 
-from s2s.data import read_lines
-from s2s.evaluate import score_corpus
-from s2s.search import SearchOptions
-from s2s.translator import TranslateOptions, Translator
+from s2s.inference.search import SearchOptions
+from s2s.inference.translator import TranslateOptions, Translator
+from s2s.scoring import score_corpus
+from s2s.training.data import read_lines
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -60,7 +59,7 @@ def time_decoding(translator: Translator, sources: list[str], options: Translate
 
 
 def time_command(args: argparse.Namespace, beam: int, dtype: str, batch_tokens: int) -> float:
-    command = [sys.executable, str(ROOT / "scripts" / "translate.py"), "--model", args.model,
+    command = [sys.executable, "-m", "s2s_scripts.translate", "--model", args.model,
                "--input", args.src, "--beam", str(beam), "--dtype", dtype, "--device",
                args.device, "--batch-tokens", str(batch_tokens), "--no-progress"]
     started = time.perf_counter()

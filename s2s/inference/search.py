@@ -2,7 +2,7 @@
 
 Output length limits are computed per sentence (``a * src_len + b``), never from the longest
 sentence of the batch, so a sentence decodes the same alone or in any batch. Beam search lives
-in ``s2s.beam`` and uses the same constraints.
+in ``s2s.inference.beam`` and uses the same constraints.
 """
 
 from __future__ import annotations
@@ -11,21 +11,20 @@ from dataclasses import dataclass
 
 import torch
 
-from s2s.decoder import EncoderOutput
-from s2s.model import Seq2Seq
-from s2s.shortlist import Restriction
-from s2s.tokenizer import BOS_ID, EOS_ID, UNK_ID
+from s2s.constants import BEAM_SIZE, BOS_ID, EOS_ID, LENGTH_PENALTY, MAX_LEN_A, MAX_LEN_B, UNK_ID
+from s2s.inference.shortlist import Restriction
+from s2s.inference.step import StepModel, select_space, start, vocab_ids
 
 
 @dataclass(frozen=True)
 class SearchOptions:
     """Decoding options. Lengths count output tokens including EOS."""
 
-    beam_size: int = 5
+    beam_size: int = BEAM_SIZE
     n_best: int = 1
-    length_penalty: float = 1.0        # GNMT alpha; 0 = raw log-probability
-    max_len_a: float = 1.5
-    max_len_b: int = 10
+    length_penalty: float = LENGTH_PENALTY   # GNMT alpha; 0 = raw log-probability
+    max_len_a: float = MAX_LEN_A
+    max_len_b: int = MAX_LEN_B
     min_len_a: float = 0.0
     min_len_b: int = 0
     no_repeat_ngram: int = 0           # 0 = off
@@ -102,47 +101,15 @@ def block_repeated_ngrams(log_probs: torch.Tensor, history: torch.Tensor, n: int
     log_probs[rows, windows[rows, positions, -1]] = float("-inf")
 
 
-def encode_for_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
-                      restriction: Restriction | None):
-    """Encode for step-by-step decoding (Seq2Seq.encode_for_steps); with a
-    restriction, decode_step scores only each sentence's allowed ids and search works on
-    positions in the sentence's output space (see s2s.shortlist)."""
-    encoded, state = model.encode_for_steps(src, src_lens)
-    if restriction is not None:
-        encoded = model.restrict_output(encoded, restriction)
-    return encoded, state
-
-
-def to_vocab_ids(encoded: EncoderOutput, tokens: torch.Tensor) -> torch.Tensor:
-    """Output-space positions (rows,) -> vocabulary ids (identity without a restriction); row r
-    belongs to sentence r // encoded.group."""
-    subset, own = encoded.output_subset, encoded.own_output
-    if subset is None:
-        return tokens
-    if own is None:
-        return subset.ids[tokens]
-    sentences = torch.arange(tokens.size(0), device=tokens.device) // encoded.group
-    return own.table[own.stored(sentences), tokens]
-
-
-def row_vocab_ids(encoded: EncoderOutput, row: int, tokens: torch.Tensor) -> list[int]:
-    """Output-space positions of decoder row ``row`` (t,) -> vocabulary ids."""
-    subset, own = encoded.output_subset, encoded.own_output
-    if subset is None:
-        return tokens.tolist()
-    table = subset.ids if own is None else own.table[own.stored(row // encoded.group)]
-    return table[tokens].tolist()
-
-
 @torch.no_grad()
-def greedy_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
+def greedy_search(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
                   options: SearchOptions | None = None,
                   restriction: Restriction | None = None) -> list[Hypothesis]:
     """src: (batch, src_len); src_lens: (batch,); restriction: the target ids each sentence
     may emit (None = all). One hypothesis per row, in row order. Finished sentences leave the
     active batch."""
     options = options or SearchOptions(beam_size=1)
-    encoded, state = encode_for_search(model, src, src_lens, restriction)
+    encoded, state, space = start(model, src, src_lens, restriction)
     batch = src.size(0)
     max_lens = length_limits(src_lens, options.max_len_a, options.max_len_b)
     min_lens = length_limits(src_lens, options.min_len_a, options.min_len_b)
@@ -152,11 +119,11 @@ def greedy_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
     hyps = [Hypothesis([], 0.0, [] if options.return_attention else None) for _ in range(batch)]
     step = 0
     while active.numel() > 0:
-        log_probs, state, weights = model.decode_step(prev, encoded, state)
+        log_probs, state, weights = model.decode_step(prev, encoded, state, space)
         apply_constraints(log_probs, step, min_lens, max_lens, history, options)
         best_scores, best = log_probs.max(dim=-1)
         finished = best == EOS_ID
-        prev = to_vocab_ids(encoded, best)
+        prev = vocab_ids(space, best, 1)
         for row, (sent, token, score) in enumerate(
                 zip(active.tolist(), prev.tolist(), best_scores.tolist())):
             hyps[sent].score += score
@@ -169,6 +136,7 @@ def greedy_search(model: Seq2Seq, src: torch.Tensor, src_lens: torch.Tensor,
         if keep.numel() < active.numel():
             active, best, prev = active[keep], best[keep], prev[keep]
             encoded, state = encoded.select(keep), state.select(keep)
+            space = select_space(space, keep)
             min_lens, max_lens, history = min_lens[keep], max_lens[keep], history[keep]
         history = torch.cat([history, best.unsqueeze(1)], dim=1)
     for hyp in hyps:

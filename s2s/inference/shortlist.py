@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from s2s.tokenizer import PAD_ID, SPECIAL_IDS
+from s2s.constants import PAD_ID, SHORTLIST_FREQUENT, SHORTLIST_PER_SOURCE, SPECIAL_IDS
 
 
 @dataclass
@@ -27,14 +27,6 @@ class Restriction:
     shared: torch.Tensor
     own: torch.Tensor
     own_valid: torch.Tensor
-
-    @classmethod
-    def same_for_all(cls, ids: torch.Tensor, batch: int) -> Restriction:
-        """Every sentence may emit exactly ``ids`` (sorted, the special ids included)."""
-        if ids[: len(SPECIAL_IDS)].tolist() != list(SPECIAL_IDS):
-            raise ValueError("a restriction must start with the special ids")
-        empty = ids.new_zeros((batch, 0))
-        return cls(ids, empty, empty.bool())
 
 
 class Shortlist:
@@ -50,8 +42,9 @@ class Shortlist:
 
     @classmethod
     def build(cls, src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]],
-              src_vocab_size: int, tgt_vocab_size: int, per_source: int = 50,
-              frequent: int = 500) -> Shortlist:
+              src_vocab_size: int, tgt_vocab_size: int,
+              per_source: int = SHORTLIST_PER_SOURCE,
+              frequent: int = SHORTLIST_FREQUENT) -> Shortlist:
         keys, src_counts, tgt_counts = _cooccurrences(src, tgt, src_vocab_size, tgt_vocab_size)
         pair_keys, pair_counts = torch.unique(keys, return_counts=True)
         s, t = pair_keys // tgt_vocab_size, pair_keys % tgt_vocab_size
@@ -91,10 +84,6 @@ class Shortlist:
         own_ids = own_ids.masked_fill(~own_valid, PAD_ID)
         return Restriction(self.shared_ids.to(src.device), own_ids.to(src.device),
                            own_valid.to(src.device))
-
-    def candidates(self, src: torch.Tensor) -> torch.Tensor:
-        """Sorted target ids (C,) any sentence of ``src`` may use."""
-        return self.allowed(src).any(0).nonzero().squeeze(1)
 
     def state_dict(self) -> dict[str, torch.Tensor | int]:
         return {"table": self.table.to(torch.int32), "frequent": self.frequent.to(torch.int32),

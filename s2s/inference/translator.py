@@ -1,16 +1,16 @@
-"""Translator: a model file -> translate(list of strings) -> results, in input order.
+"""Translator: a model file -> texts in, translations out, in input order.
 
-Sentences are encoded, sorted by length, cut into batches by a token budget, decoded (greedy for
-beam size 1, else beam search), and put back in input order. Empty or whitespace-only input gives
-empty output; input longer than the model's maximum source length raises InputTooLongError
-(callers may split it at sentence boundaries first, see ``split_sentences``): nothing is silently
-truncated or dropped.
+Two steps, so a caller that queues work (the service) tokenizes and checks each text once:
+``prepare(texts)`` encodes them into ``Source``s, checking each length against the model's limit;
+``translate_sources(sources, options)`` plans batches (s2s.inference.batching), decodes (greedy
+for beam size 1, else beam search) and puts the results back in input order. ``translate`` does
+both. Empty or whitespace-only input gives empty output; input longer than the model's maximum
+source length raises InputTooLongError (callers may split it at sentence boundaries first, see
+s2s.inference.sentences): nothing is silently truncated or dropped.
 """
 
 from __future__ import annotations
 
-import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,16 +18,37 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from s2s.decode import decode_sources
-from s2s.model_file import LoadedModel, load_model_file
-from s2s.search import Hypothesis, SearchOptions
-from s2s.tokenizer import UNK_ID
+from s2s import torch_compat
+from s2s.constants import DECODE_BATCH_TOKENS, UNK_ID
+from s2s.devices import cpu_has_native_bf16, resolve_device
+from s2s.inference.batching import BatchBudget
+from s2s.inference.decode import decode_sources
+from s2s.inference.model_file import LoadedModel, load_model_file
+from s2s.inference.search import Hypothesis, SearchOptions
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "int8": None}
 
 
 class InputTooLongError(ValueError):
-    """A sentence has more subword pieces than the model accepts."""
+    """A text has more subword pieces than the model accepts: ``index`` (its position in the
+    input), ``pieces``, ``limit``."""
+
+    def __init__(self, index: int, pieces: int, limit: int):
+        super().__init__(f"input {index} has {pieces} subword pieces; the model accepts at "
+                         f"most {limit} (split it into sentences)")
+        self.index, self.pieces, self.limit = index, pieces, limit
+
+
+@dataclass(frozen=True)
+class Source:
+    """A text ready to translate: its piece ids (empty for a blank text), within the model's
+    length limit."""
+
+    text: str
+    ids: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 @dataclass
@@ -53,25 +74,10 @@ class Translation:
 
 @dataclass(frozen=True)
 class TranslateOptions:
-    search: SearchOptions = SearchOptions(beam_size=5)
-    batch_tokens: int = 4000        # source tokens per batch (rows x longest)
+    search: SearchOptions = SearchOptions()
+    batch_tokens: int = DECODE_BATCH_TOKENS   # source tokens per batch (rows x longest)
     replace_unk: bool = False       # UNK -> the most attended source piece
     use_shortlist: bool = True      # score only shortlisted target pieces (if the file has one)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available")
-    return torch.device(name)
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is
-    emulated and slower than fp32."""
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
 def prepare_model(model: nn.Module, device: torch.device, dtype: str) -> nn.Module:
@@ -83,10 +89,7 @@ def prepare_model(model: nn.Module, device: torch.device, dtype: str) -> nn.Modu
     if dtype == "int8":
         if device.type != "cpu":
             raise ValueError("int8 (dynamic quantization) runs on the CPU only")
-        with warnings.catch_warnings():  # eager-mode quantization is deprecated but works
-            warnings.simplefilter("ignore")
-            return torch.ao.quantization.quantize_dynamic(
-                model, {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8)
+        return torch_compat.quantize_int8(model)
     if dtype == "fp16" and device.type != "cuda":
         raise ValueError("fp16 inference needs CUDA; use fp32, bf16 or int8 on the CPU")
     if dtype == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
@@ -109,30 +112,38 @@ class Translator:
     def from_file(cls, path: str | Path, device: str = "cpu", dtype: str = "fp32") -> Translator:
         return cls(load_model_file(path), device, dtype)
 
-    def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        """Piece ids per text ([] for blank text); raises InputTooLongError naming the input."""
-        ids = self.tokenizer.src.encode([t.strip() for t in texts])
-        for number, seq in enumerate(ids):
-            if len(seq) > self.max_src_len:
-                raise InputTooLongError(
-                    f"input {number} has {len(seq)} subword pieces; the model accepts at most "
-                    f"{self.max_src_len} (split it into sentences)")
-        return ids
+    def prepare(self, texts: Sequence[str]) -> list[Source]:
+        """Encode texts once (stripped; a blank text gives no ids); raises InputTooLongError
+        naming the first text over the model's limit."""
+        stripped = [text.strip() for text in texts]
+        sources = [Source(text, tuple(ids))
+                   for text, ids in zip(stripped, self.tokenizer.src.encode(stripped))]
+        for index, source in enumerate(sources):
+            if len(source) > self.max_src_len:
+                raise InputTooLongError(index, len(source), self.max_src_len)
+        return sources
 
     @torch.no_grad()
-    def translate(self, texts: Sequence[str], options: TranslateOptions | None = None
-                  ) -> list[Translation]:
+    def translate_sources(self, sources: Sequence[Source], options: TranslateOptions | None = None,
+                          budget: BatchBudget | None = None) -> list[Translation]:
+        """Translations of prepared sources, in order. Batches fit ``budget`` (default: the
+        options' batch_tokens), so sources planned with the same budget form one batch."""
         options = options or TranslateOptions()
         search = options.search
         if options.replace_unk and not search.return_attention:
             search = replace(search, return_attention=True)
-        sources = self.encode(texts)
         shortlist = self.shortlist if options.use_shortlist else None
-        nbests = decode_sources(self.model, sources, search, options.batch_tokens, self.device,
-                                shortlist)
-        return [self._result(source, nbest, options.replace_unk) if source
+        budget = budget or BatchBudget(options.batch_tokens)
+        nbests = decode_sources(self.model, [s.ids for s in sources], search, budget,
+                                self.device, shortlist)
+        return [self._result(list(source.ids), nbest, options.replace_unk) if len(source)
                 else Translation("", 0.0, [])
                 for source, nbest in zip(sources, nbests)]
+
+    def translate(self, texts: Sequence[str], options: TranslateOptions | None = None
+                  ) -> list[Translation]:
+        """prepare() then translate_sources()."""
+        return self.translate_sources(self.prepare(texts), options)
 
     def _result(self, source: list[int], nbest: list[Hypothesis], replace_unk: bool
                 ) -> Translation:
@@ -159,12 +170,3 @@ class Translator:
         normalized = hyp.score if hyp.normalized_score is None else hyp.normalized_score
         return Candidate(text, hyp.score, normalized, pieces,
                          None if attention is None else attention.tolist())
-
-
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split text at line breaks and after sentence-final punctuation followed by space.
-    The pieces keep their order; joining them with spaces gives the text back (modulo spacing)."""
-    return [part for part in _SENTENCE_END.split(text) if part.strip()]

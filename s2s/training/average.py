@@ -12,10 +12,12 @@ from s2s.checkpoint import (
     load_checkpoint,
 )
 from s2s.config import config_from_dict
-from s2s.model import Seq2Seq
-from s2s.model_file import save_model_file
-from s2s.shortlist import Shortlist
-from s2s.train import tokenizer_from_state
+from s2s.inference.model_file import (
+    save_model_file,
+    shortlist_from_payload,
+    tokenizer_from_payload,
+)
+from s2s.model import Seq2Seq, upgrade_state_dict
 
 
 def average_training_states(paths: Sequence[str | Path], output: str | Path) -> None:
@@ -26,12 +28,11 @@ def average_training_states(paths: Sequence[str | Path], output: str | Path) -> 
     configs = [config_from_dict(state["config"]) for state in states]
     if any(c.model != configs[0].model for c in configs):
         raise CheckpointError("checkpoints to average have different model configs")
-    tokenizer = tokenizer_from_state(states[-1])
+    tokenizer = tokenizer_from_payload(states[-1])
     model = Seq2Seq(configs[0].model, len(tokenizer.src), len(tokenizer.tgt))
-    averaged = average_state_dicts([state["model"] for state in states])
+    averaged = average_state_dicts([upgrade_state_dict(state["model"], state["version"])
+                                     for state in states])
     meta = {"averaged_from": [str(p) for p in paths],
             "steps": [state["progress"]["step"] for state in states],
             "src_lang": configs[0].data.src_lang, "tgt_lang": configs[0].data.tgt_lang}
-    listed = states[-1].get("shortlist")
-    shortlist = None if listed is None else Shortlist.from_state_dict(listed)
-    save_model_file(output, model, tokenizer, meta, averaged, shortlist)
+    save_model_file(output, model, tokenizer, meta, averaged, shortlist_from_payload(states[-1]))

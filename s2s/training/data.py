@@ -12,7 +12,9 @@ from pathlib import Path
 
 import torch
 
-from s2s.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from s2s.constants import BOS_ID, EOS_ID, PAD_ID
+from s2s.inference.batching import BatchBudget, cut_sorted, pad
+from s2s.model import Seq2Seq
 
 
 class DataError(ValueError):
@@ -92,12 +94,10 @@ class Batch:
                        (self.src, self.src_lens, self.tgt_in, self.tgt_out)))
 
 
-def pad(sequences: Sequence[Sequence[int]]) -> torch.Tensor:
-    """(len(sequences), longest) LongTensor padded with PAD_ID."""
-    out = torch.full((len(sequences), max(len(s) for s in sequences)), PAD_ID, dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        out[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-    return out
+def batch_loss(model: Seq2Seq | torch.nn.Module, batch: Batch, smoothing: float = 0.0,
+               chunk_rows: int = 1024) -> torch.Tensor:
+    """Summed label-smoothed loss of a batch (Seq2Seq.forward; ``model`` may be DDP-wrapped)."""
+    return model(batch.src, batch.src_lens, batch.tgt_in, batch.tgt_out, smoothing, chunk_rows)
 
 
 def collate(src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]]) -> Batch:
@@ -110,24 +110,6 @@ def collate(src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]]) -> Batch
         tgt_in=pad([[BOS_ID, *t] for t in tgt]),
         tgt_out=pad([[*t, EOS_ID] for t in tgt]),
     )
-
-
-def split_by_tokens(indices: Sequence[int], lengths: Sequence[int], budget: int) -> list[list[int]]:
-    """Cut a length-sorted index list into batches whose padded size (rows x longest) fits
-    ``budget`` tokens (a single over-long sentence still gets a batch of its own)."""
-    batches: list[list[int]] = []
-    current: list[int] = []
-    longest = 0
-    for index in indices:
-        new_longest = max(longest, lengths[index])
-        if current and new_longest * (len(current) + 1) > budget:
-            batches.append(current)
-            current, new_longest = [], lengths[index]
-        current.append(index)
-        longest = new_longest
-    if current:
-        batches.append(current)
-    return batches
 
 
 class BatchPlan:
@@ -163,7 +145,7 @@ class BatchPlan:
         for start in range(0, len(order), pool_size):
             pool = sorted(order[start:start + pool_size],
                           key=lambda i: (self.tgt_lens[i], self.src_lens[i]))
-            batches.extend(split_by_tokens(pool, self.tgt_lens, self.batch_tokens))
+            batches.extend(cut_sorted(pool, self.tgt_lens, BatchBudget(self.batch_tokens)))
         shuffled = torch.randperm(len(batches), generator=generator).tolist()
         usable = len(batches) - len(batches) % self.world_size
         return [batches[i] for i in shuffled[:usable]][self.rank::self.world_size]
@@ -205,4 +187,4 @@ def iterate_batches(data: ParallelData, batch_tokens: int) -> list[Batch]:
     order = sorted(range(len(data)), key=lambda i: (len(data.tgt[i]), len(data.src[i])))
     lengths = [len(t) + 1 for t in data.tgt]
     return [collate([data.src[i] for i in b], [data.tgt[i] for i in b])
-            for b in split_by_tokens(order, lengths, batch_tokens)]
+            for b in cut_sorted(order, lengths, BatchBudget(batch_tokens))]
