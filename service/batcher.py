@@ -15,11 +15,13 @@ wave of answered clients come back, so concurrent closed-loop clients share one 
 instead of splitting into groups that alternate. A batch starts at once, without waiting, when
 as many sentences are queued as the last wave had (the last batch's sentences plus those queued
 while it ran): then everyone who was waiting is back, and a lone client is not held up by
-``max_wait_s`` on every request. The batch, sorted by length, runs in a one-thread
-executor (one batch at a time, never on the event loop; the service shares one among all models,
-see service.models); each future gets exactly its sentence's result. A sentence prepared by a
-translator that a reload has since replaced is prepared again by the new one. Cancelled futures
-(deadline, client gone) are skipped when batches are formed, so their work is dropped. CUDA
+``max_wait_s`` on every request. The batch, sorted by length, runs in the torch thread
+(service.torch_worker: one batch per model at a time, never on the event loop, a slice at a time
+alternating with the other models' batches); each future gets exactly its sentence's result. A
+sentence prepared by a translator that a reload has since replaced is prepared again by the new
+one. Cancelled futures (deadline, client gone) are skipped when batches are formed, and a
+running batch drops them at its next decoding step, so their work stops; a batch running longer
+than ``max_batch_seconds`` stops and its sentences fail with DecodingInterrupted. CUDA
 out-of-memory splits a batch in halves and retries, down to single sentences.
 """
 
@@ -32,7 +34,6 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -40,9 +41,11 @@ from typing import Any
 import torch
 
 from s2s.inference.batching import BatchBudget
+from s2s.inference.interrupt import DecodingInterrupted, Interrupt, Steps
 from s2s.inference.translator import Source, TranslateOptions
 from service.errors import NotReady, QueueFull, TooLarge
 from service.metrics import Metrics
+from service.torch_worker import TorchWorker
 
 log = logging.getLogger(__name__)
 
@@ -60,59 +63,72 @@ class _Item:
         return len(self.source)
 
 
-def translate_splitting_on_oom(translate: Callable[[list[Source], TranslateOptions], list],
-                               sources: list[Source], options: TranslateOptions,
-                               on_split: Callable[[], None] | None = None) -> list[Any]:
-    """translate(sources) with CUDA out-of-memory handled by halving the batch; returns one
-    result per source, in order: a Translation, or the exception for a single source that
-    still fails."""
+def steps_halving_on_oom(translate: Callable[[list[int]], Steps[list]], indices: list[int],
+                        on_split: Callable[[], None] | None = None) -> Steps[list[Any]]:
+    """translate(indices) (a step generator over those sources of the batch) with CUDA
+    out-of-memory handled by halving; returns one result per index, in order: a Translation,
+    or the exception for a single source that still fails."""
     try:
-        results = list(translate(sources, options))
+        results = yield from translate(indices)
     except torch.cuda.OutOfMemoryError as error:
-        if len(sources) == 1:
+        if len(indices) == 1:
             return [error]
         if on_split is not None:
             on_split()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        half = len(sources) // 2
-        return (translate_splitting_on_oom(translate, sources[:half], options, on_split)
-                + translate_splitting_on_oom(translate, sources[half:], options, on_split))
-    if len(results) != len(sources):
-        raise RuntimeError(f"translator returned {len(results)} results for {len(sources)} "
+        half = len(indices) // 2
+        first = yield from steps_halving_on_oom(translate, indices[:half], on_split)
+        second = yield from steps_halving_on_oom(translate, indices[half:], on_split)
+        return first + second
+    if len(results) != len(indices):
+        raise RuntimeError(f"translator returned {len(results)} results for {len(indices)} "
                            "inputs")
     return results
 
 
-def run_batch(translator: Any, items: list[_Item], options: TranslateOptions,
-              budget: BatchBudget, on_split: Callable[[], None]) -> list[Any]:
-    """In the torch thread: translate the items' sources (prepared again where a reload
-    replaced the translator that prepared them); one result or exception per item."""
-    results: list[Any] = [None] * len(items)
-    sources, positions = [], []
-    for position, item in enumerate(items):
+def current_sources(translator: Any, items: list[_Item]) -> list[Source | Exception]:
+    """Each item's source, prepared again where a reload replaced the translator that
+    prepared it (the exception where the new model refuses it)."""
+    sources: list[Source | Exception] = []
+    for item in items:
         try:
-            source = (item.source if item.prepared_by is translator
-                      else translator.prepare([item.source.text])[0])
+            sources.append(item.source if item.prepared_by is translator
+                           else translator.prepare([item.source.text])[0])
         except ValueError as error:   # the new model's length limit
-            results[position] = error
-            continue
-        sources.append(source)
-        positions.append(position)
-    if sources:
-        translate = partial(translator.translate_sources, budget=budget)
-        for position, result in zip(positions, translate_splitting_on_oom(
-                translate, sources, options, on_split)):
-            results[position] = result
+            sources.append(error)
+    return sources
+
+
+def batch_steps(translator: Any, items: list[_Item], options: TranslateOptions,
+                budget: BatchBudget, max_seconds: float, on_split: Callable[[], None]
+                ) -> Steps[list[Any]]:
+    """In the torch thread, a step at a time: translate the items; one result or exception per
+    item. Items whose futures are done (cancelled: deadline, client gone) leave the batch at
+    the next step; past ``max_seconds`` the batch stops with DecodingInterrupted."""
+    sources = current_sources(translator, items)
+    usable = [i for i, source in enumerate(sources) if not isinstance(source, Exception)]
+    interrupt = Interrupt(wanted=lambda i: not items[i].future.done(),
+                          deadline=time.monotonic() + max_seconds)
+
+    def translate(indices: list[int]) -> Steps[list]:
+        return translator.translation_steps([sources[i] for i in indices], options, budget,
+                                            interrupt.subset(indices))
+
+    results = list(sources)
+    if usable:
+        translated = yield from steps_halving_on_oom(translate, usable, on_split)
+        for index, result in zip(usable, translated):
+            results[index] = result
     return results
 
 
 class Batcher:
-    def __init__(self, name: str, translator: Any, *, max_tokens: int, max_sentences: int,
-                 max_wait_s: float, capacity: int, metrics: Metrics | None = None,
-                 max_delay_s: float | None = None, executor: ThreadPoolExecutor | None = None):
-        """executor: a one-thread executor for the batches (None: the batcher's own, shut down
-        by close())."""
+    def __init__(self, name: str, translator: Any, worker: TorchWorker, *, max_tokens: int,
+                 max_sentences: int, max_wait_s: float, capacity: int,
+                 metrics: Metrics | None = None, max_delay_s: float | None = None,
+                 max_batch_seconds: float = 60.0):
+        """worker: the torch thread the batches run in (shared by all models)."""
         self.name = name
         self.translator = translator          # swapped by a reload; read once per batch
         self.budget = BatchBudget(max_tokens, max_sentences)
@@ -128,8 +144,9 @@ class Batcher:
         self._free_since = float("-inf")   # loop time the last batch finished
         self._wave = math.inf   # sentences the last batch had plus those queued meanwhile
         self._last_arrival = float("-inf")  # loop time the last sentence was queued
-        self._owns_executor = executor is None
-        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix=f"batcher-{name}")
+        self._running: list[_Item] = []
+        self.worker = worker
+        self.max_batch_seconds = max_batch_seconds
 
     @property
     def depth(self) -> int:
@@ -140,14 +157,23 @@ class Batcher:
         loop = asyncio.get_running_loop()
         self._task = loop.create_task(self._run(), name=f"batcher-{self.name}")
 
-    async def close(self) -> None:
-        """Stop taking work, finish everything queued, then stop the worker."""
+    async def close(self, drain: bool = True) -> None:
+        """Stop taking work; finish everything queued (``drain``) or cancel it (queued and
+        running sentences: a running batch stops at its next step); then stop."""
         self._closing = True
+        if not drain:
+            self.cancel_all()
         self._wake.set()
         if self._task is not None:
             await self._task
-        if self._owns_executor:
-            self._executor.shutdown(wait=False)
+
+    def cancel_all(self) -> None:
+        """Cancel every queued sentence and every sentence of the running batch."""
+        for items in list(self._groups.values()):
+            for item in list(items):
+                item.future.cancel()
+        for item in self._running:
+            item.future.cancel()
 
     def submit(self, sources: Sequence[Source], options: TranslateOptions
                ) -> list[asyncio.Future]:
@@ -255,13 +281,19 @@ class Batcher:
         m.batch_tokens.labels(self.name).observe(padded)
         on_split = m.oom_splits.labels(self.name).inc
         started = time.perf_counter()
+        self._running = items
         try:
-            results = await asyncio.get_running_loop().run_in_executor(
-                self._executor, run_batch, self.translator, items, options, self.budget,
-                on_split)
+            results = await self.worker.run_steps(batch_steps(
+                self.translator, items, options, self.budget, self.max_batch_seconds, on_split))
+        except DecodingInterrupted as error:
+            log.warning("batch of %d sentences on %s stopped after %.1f s", len(items),
+                        self.name, time.perf_counter() - started)
+            results = [error] * len(items)
         except Exception as error:  # the model failed: every sentence of the batch gets it
             log.exception("batch of %d sentences failed on %s", len(items), self.name)
             results = [error] * len(items)
+        finally:
+            self._running = []
         m.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
         for item, result in zip(items, results):
             if isinstance(result, BaseException):

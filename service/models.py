@@ -1,11 +1,8 @@
 """The models being served: one file per language pair (``<src>-<tgt>.pt``), each with a batcher.
 
 All torch work (loading, warm-up and every model's batches) runs in one thread, the registry's
-``torch_executor``. OpenMP (torch's CPU threads) gives each calling thread its own team of worker
-threads; with a second team the workers outnumber the cores, and libgomp stops spinning between
-parallel regions: loading in one thread and decoding in another made the server about 1.3x
-slower (64 clients, reference model, 2 cores: 160 against 203 sentences/s batched). A reload
-therefore holds up the batches while the new file loads. A (re)loaded model is swapped in only
+``torch`` worker (service.torch_worker explains why). A reload therefore holds up the batches
+while the new file loads. A (re)loaded model is swapped in only
 after it loaded and translated the warm-up sentence; a file that fails keeps the old model
 serving and the error is reported. The registry is ready when every model file found is served.
 """
@@ -17,7 +14,6 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +24,7 @@ from s2s.inference.translator import TranslateOptions, Translator
 from service.batcher import Batcher
 from service.metrics import Metrics
 from service.settings import Settings
+from service.torch_worker import TorchWorker
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +111,7 @@ class ModelRegistry:
         self.factory = factory or default_factory(settings)
         self.slots: dict[str, ModelSlot] = {}
         self.startup_done = False
-        self.torch_executor = ThreadPoolExecutor(1, thread_name_prefix="torch")
+        self.torch = TorchWorker()
         self._lock = asyncio.Lock()
 
     @property
@@ -150,11 +147,10 @@ class ModelRegistry:
 
     def _new_batcher(self, pair: str, translator: Any) -> Batcher:
         s = self.settings
-        batcher = Batcher(pair, translator, max_tokens=s.max_batch_tokens,
+        batcher = Batcher(pair, translator, self.torch, max_tokens=s.max_batch_tokens,
                           max_sentences=s.max_batch_sentences, max_wait_s=s.max_wait_ms / 1000,
-                          max_delay_s=s.max_delay_ms / 1000,
-                          capacity=s.queue_capacity, metrics=self.metrics,
-                          executor=self.torch_executor)
+                          max_delay_s=s.max_delay_ms / 1000, capacity=s.queue_capacity,
+                          metrics=self.metrics, max_batch_seconds=s.max_batch_seconds)
         batcher.start()
         return batcher
 
@@ -196,8 +192,7 @@ class ModelRegistry:
             report.unchanged.append(pair)
             return
         try:
-            translator = await asyncio.get_running_loop().run_in_executor(
-                self.torch_executor, self._load_and_warm, path)
+            translator = await self.torch.call(self._load_and_warm, path)
         except Exception as error:  # any failure keeps the old model serving
             slot.error = f"{type(error).__name__}: {error}"
             report.failed[pair] = slot.error
@@ -215,9 +210,10 @@ class ModelRegistry:
         report.loaded.append(pair)
         log.info("serving %s from %s", pair, path)
 
-    async def close(self) -> None:
-        """Finish queued work of every model, then stop the batchers."""
+    async def close(self, drain: bool = True) -> None:
+        """Stop the batchers, finishing their queued work (``drain``) or cancelling it, then
+        the torch thread."""
         for slot in self.slots.values():
             if slot.batcher is not None:
-                await slot.batcher.close()
-        self.torch_executor.shutdown(wait=False)
+                await slot.batcher.close(drain)
+        self.torch.close()

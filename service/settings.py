@@ -51,9 +51,34 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_000_000, ge=1)
     default_beam_size: int = Field(BEAM_SIZE, ge=1)
     max_beam_size: int = Field(16, ge=1)
+    max_n_best: int = Field(16, ge=1, description="candidates per text a request may ask")
+
+    # bounded work per request, decided before any of it starts
+    max_output_tokens: int = Field(256, ge=1, description="most output pieces per sentence (EOS "
+                                   "counts): requests whose max_len_b is larger are refused, and "
+                                   "every sentence's limit is capped here")
+    max_output_ratio: float = Field(4.0, ge=0, description="largest max_len_a a request may ask")
+    max_length_penalty: float = Field(5.0, ge=0, description="largest length_penalty (GNMT "
+                                      "alpha) a request may ask")
+    max_request_cost: int = Field(400_000, ge=1, description="sentences x beam x output-token "
+                                  "limit summed over a request's sentences")
+    max_batch_seconds: float = Field(20.0, gt=0, description="a running batch stops after this "
+                                     "long; its unfinished sentences are refused with 503")
+    shutdown_grace_s: float = Field(20.0, gt=0, description="after SIGTERM, in-flight work may "
+                                    "finish this long; what remains is then cancelled")
 
     # access and network
     api_keys: StrList = Field(default_factory=list, description="empty = no key required")
+    admin_api_key: str | None = Field(None, description="key of the /admin endpoints; unset "
+                                      "disables them")
+    metrics_api_key: str | None = Field(None, description="when set, /metrics needs it")
+    max_connections: int = Field(256, ge=1, description="concurrent connections; more are "
+                                 "refused with 503")
+    header_timeout_s: float = Field(10.0, gt=0, description="time to send the request headers")
+    body_timeout_s: float = Field(10.0, gt=0, description="time to send the request body")
+    keep_alive_s: float = Field(5.0, gt=0, description="idle time of a kept-alive connection")
+    max_buffered_body_bytes: int = Field(64_000_000, ge=1, description="request body bytes "
+                                         "held across all connections at once")
     cors_origins: StrList = Field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from s2s.checkpoint import CheckpointError
+from s2s.inference.interrupt import NO_INTERRUPT, Interrupt, run_to_end
 from s2s.inference.translator import (
     Candidate,
     InputTooLongError,
@@ -61,11 +62,13 @@ def settings_for(models_dir: Path, **values: Any) -> Settings:
 class FakeTranslator:
     """Translator stand-in: ``name(text)`` per sentence; records every batch it gets.
 
-    gate: a threading.Event each batch waits for; delay: seconds per batch; oom_above: raise
-    CUDA out-of-memory for batches with more sentences than this."""
+    gate: a threading.Event each batch waits for; delay: seconds per decoding step; steps:
+    decoding steps per batch; oom_above: raise CUDA out-of-memory for batches with more
+    sentences than this."""
 
     def __init__(self, name: str = "fake", gate: threading.Event | None = None,
-                 delay: float = 0.0, oom_above: int | None = None, max_src_len: int = 50):
+                 delay: float = 0.0, oom_above: int | None = None, max_src_len: int = 50,
+                 steps: int = 1):
         self.name = name
         self.gate = gate
         self.delay = delay
@@ -74,6 +77,8 @@ class FakeTranslator:
         self.meta = {"fake": name}
         self.calls: list[tuple[list[str], TranslateOptions]] = []
         self.prepared = 0     # texts prepare() tokenized
+        self.steps = steps
+        self.steps_run: list[int] = []   # per batch: texts still wanted at its end
 
     @property
     def batches(self) -> list[list[str]]:
@@ -95,6 +100,12 @@ class FakeTranslator:
 
     def translate_sources(self, sources, options: TranslateOptions | None = None,
                           budget=None) -> list[Translation]:
+        return run_to_end(self.translation_steps(sources, options, budget))
+
+    def translation_steps(self, sources, options: TranslateOptions | None = None, budget=None,
+                          interrupt: Interrupt = NO_INTERRUPT):
+        """``steps`` decoding steps of ``delay`` seconds each; a dropped text (interrupt)
+        comes back empty."""
         texts = [source.text for source in sources]
         options = options or TranslateOptions()
         self.calls.append((texts, options))
@@ -102,9 +113,17 @@ class FakeTranslator:
             self.gate.wait(10)
         if self.oom_above is not None and len(texts) > self.oom_above:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (fake)")
-        if self.delay:
-            time.sleep(self.delay)
-        return [self.result(text, options) for text in texts]
+        dropped: set[int] = set()
+        for _ in range(self.steps):
+            if self.delay:
+                time.sleep(self.delay)
+            dropped |= set(interrupt.dropped(range(len(texts))))
+            if len(dropped) == len(texts):
+                break
+            yield
+        self.steps_run.append(len(texts) - len(dropped))
+        return [Translation("", 0.0, []) if i in dropped else self.result(text, options)
+                for i, text in enumerate(texts)]
 
     def result(self, text: str, options: TranslateOptions) -> Translation:
         if not text.strip():
@@ -149,11 +168,12 @@ class RecordingTranslator:
         return self.inner.prepare(texts)
 
     def translate(self, texts, options=None):
-        return self.translate_sources(self.prepare(texts), options)
+        return run_to_end(self.translation_steps(self.prepare(texts), options))
 
-    def translate_sources(self, sources, options=None, budget=None):
+    def translation_steps(self, sources, options=None, budget=None,
+                          interrupt: Interrupt = NO_INTERRUPT):
         self.batch_sizes.append(len(sources))
-        return self.inner.translate_sources(sources, options, budget)
+        return self.inner.translation_steps(sources, options, budget, interrupt)
 
 
 @contextlib.asynccontextmanager

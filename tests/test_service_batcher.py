@@ -9,20 +9,30 @@ import threading
 import pytest
 import torch
 
+from s2s.inference.interrupt import DecodingInterrupted, run_to_end
 from s2s.inference.search import SearchOptions
 from s2s.inference.translator import TranslateOptions
-from service.batcher import Batcher, translate_splitting_on_oom
+from service.batcher import Batcher, steps_halving_on_oom
 from service.errors import QueueFull
 from service.metrics import Metrics
+from service.torch_worker import TorchWorker
 from tests.service_fixtures import FakeTranslator, wait_until
 
 BEAM1 = TranslateOptions(search=SearchOptions(beam_size=1))
 BEAM5 = TranslateOptions(search=SearchOptions(beam_size=5))
 
 
-def make_batcher(translator, **values) -> Batcher:
+def make_batcher(translator, worker=None, **values) -> Batcher:
     knobs = dict(max_tokens=1000, max_sentences=64, max_wait_s=0.05, capacity=100)
-    return Batcher("xx-yy", translator, **{**knobs, **values}, metrics=Metrics())
+    return Batcher("xx-yy", translator, worker or TorchWorker(), **{**knobs, **values},
+                   metrics=Metrics())
+
+
+def halving(fake: FakeTranslator, texts: list[str], on_split=None) -> list:
+    sources = fake.prepare(texts)
+    return run_to_end(steps_halving_on_oom(
+        lambda indices: fake.translation_steps([sources[i] for i in indices], BEAM1),
+        list(range(len(sources))), on_split))
 
 
 def submit(batcher: Batcher, texts: list[str], options=BEAM1) -> list[asyncio.Future]:
@@ -238,8 +248,7 @@ def test_out_of_memory_splits_the_batch_down_to_what_fits():
     fake = FakeTranslator(oom_above=2)
     texts = [f"s{i}" for i in range(8)]
     splits = []
-    results = translate_splitting_on_oom(fake.translate_sources, fake.prepare(texts), BEAM1,
-                                         lambda: splits.append(1))
+    results = halving(fake, texts, lambda: splits.append(1))
     assert [r.text for r in results] == [f"fake({t})" for t in texts]
     assert [len(b) for b in fake.batches] == [8, 4, 2, 2, 4, 2, 2]
     assert len(splits) == 3
@@ -247,7 +256,7 @@ def test_out_of_memory_splits_the_batch_down_to_what_fits():
 
 def test_out_of_memory_on_a_single_sentence_fails_only_that_sentence():
     fake = FakeTranslator(oom_above=0)
-    results = translate_splitting_on_oom(fake.translate_sources, fake.prepare(["a", "b"]), BEAM1)
+    results = halving(fake, ["a", "b"])
     assert all(isinstance(r, torch.cuda.OutOfMemoryError) for r in results)
 
 
@@ -256,8 +265,8 @@ def test_batcher_recovers_from_out_of_memory():
     metrics = Metrics()
 
     async def main():
-        batcher = Batcher("xx-yy", fake, max_tokens=1000, max_sentences=64, max_wait_s=0.05,
-                          capacity=100, metrics=metrics)
+        batcher = Batcher("xx-yy", fake, TorchWorker(), max_tokens=1000, max_sentences=64,
+                          max_wait_s=0.05, capacity=100, metrics=metrics)
         batcher.start()
         results = await asyncio.gather(*submit(batcher, [f"s{i}" for i in range(10)]))
         await batcher.close()
@@ -265,3 +274,76 @@ def test_batcher_recovers_from_out_of_memory():
 
     assert asyncio.run(main()) == [f"fake(s{i})" for i in range(10)]
     assert metrics.oom_splits.labels("xx-yy")._value.get() > 0
+
+
+def test_a_running_batch_drops_sentences_whose_requests_are_gone():
+    fake = FakeTranslator(delay=0.01, steps=200)      # a batch of about two seconds
+
+    async def main():
+        batcher = make_batcher(fake, max_wait_s=0)
+        batcher.start()
+        kept, gone = submit(batcher, ["kept"]), submit(batcher, ["gone one", "gone two"])
+        await wait_until(lambda: fake.calls)           # all three are in the running batch
+        started = asyncio.get_running_loop().time()
+        for future in gone:
+            future.cancel()
+        await asyncio.gather(*kept)
+        await batcher.close()
+        return asyncio.get_running_loop().time() - started
+
+    asyncio.run(main())
+    assert fake.steps_run == [1]                       # only "kept" was decoded to the end
+
+
+def test_a_batch_nobody_waits_for_stops_early():
+    fake = FakeTranslator(delay=0.01, steps=1000)     # ten seconds if it ran to the end
+
+    async def main():
+        batcher = make_batcher(fake, max_wait_s=0)
+        batcher.start()
+        futures = submit(batcher, ["a", "b"])
+        await wait_until(lambda: fake.calls)
+        started = asyncio.get_running_loop().time()
+        for future in futures:
+            future.cancel()
+        await batcher.close()
+        return asyncio.get_running_loop().time() - started
+
+    assert asyncio.run(main()) < 1.0
+
+
+def test_a_batch_past_its_time_limit_fails_with_interrupted():
+    fake = FakeTranslator(delay=0.01, steps=1000)
+
+    async def main():
+        batcher = make_batcher(fake, max_wait_s=0, max_batch_seconds=0.2)
+        batcher.start()
+        results = await asyncio.gather(*submit(batcher, ["a"]), return_exceptions=True)
+        await batcher.close()
+        return results
+
+    (result,) = asyncio.run(main())
+    assert isinstance(result, DecodingInterrupted)
+
+
+def test_a_long_batch_of_one_pair_does_not_hold_up_another_pairs_short_one():
+    slow, quick = FakeTranslator("slow", delay=0.01, steps=300), FakeTranslator("quick")
+    worker = TorchWorker(slice_s=0.02)
+
+    async def main():
+        long_pair, short_pair = make_batcher(slow, worker, max_wait_s=0), make_batcher(
+            quick, worker, max_wait_s=0)
+        long_pair.start()
+        short_pair.start()
+        running = asyncio.gather(*submit(long_pair, ["long"]))
+        await wait_until(lambda: slow.calls)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.gather(*submit(short_pair, ["short"]))
+        waited = loop.time() - started
+        await running
+        await long_pair.close()
+        await short_pair.close()
+        return waited
+
+    assert asyncio.run(main()) < 0.5                   # the long batch takes about 3 s

@@ -142,13 +142,13 @@ def test_loading_and_every_models_batches_run_in_one_thread(tmp_path):
     def recording_load(path):
         threads.append(threading.get_ident())
         translator = load(path)
-        translate = translator.translate_sources
+        translate = translator.translation_steps
 
-        def recording_translate(sources, options=None, budget=None):
-            threads.append(threading.get_ident())
-            return translate(sources, options, budget)
+        def recording_translate(*args):
+            threads.append(threading.get_ident())     # the generator runs where it is driven
+            return (yield from translate(*args))
 
-        translator.translate_sources = recording_translate
+        translator.translation_steps = recording_translate
         return translator
 
     async def main():

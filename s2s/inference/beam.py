@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from s2s.constants import BOS_ID, EOS_ID
+from s2s.inference.interrupt import NO_INTERRUPT, Interrupt, Steps, run_to_end
 from s2s.inference.search import (
     Hypothesis,
     SearchOptions,
@@ -168,13 +169,21 @@ def start_beams(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
         length_limits(src_lens, options.max_len_a, options.max_len_b))
 
 
-@torch.no_grad()
 def beam_search(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
                 options: SearchOptions, restriction: Restriction | None = None
                 ) -> list[list[Hypothesis]]:
+    """``beam_steps`` run to its end."""
+    return run_to_end(beam_steps(model, src, src_lens, options, restriction))
+
+
+@torch.no_grad()
+def beam_steps(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
+               options: SearchOptions, restriction: Restriction | None = None,
+               interrupt: Interrupt = NO_INTERRUPT) -> Steps[list[list[Hypothesis]]]:
     """src: (batch, src_len); src_lens: (batch,); restriction: the target ids each sentence
-    may emit (None = all). Returns, per row, ``options.n_best`` hypotheses sorted by
-    length-normalized score (best first)."""
+    may emit (None = all). Yields after every step; returns, per row, ``options.n_best``
+    hypotheses sorted by length-normalized score, best first (none for a row the interrupt
+    dropped)."""
     k = options.beam_size
     beams = start_beams(model, src, src_lens, options, restriction)
     finished: list[list[Hypothesis]] = [[] for _ in range(src.size(0))]
@@ -195,8 +204,12 @@ def beam_search(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
         step += 1
         done = search_finished(chosen.scores[:, 0], beams.max_lens[::beams.rows], step,
                                [finished[s] for s in beams.sentence_ids], options)
+        if interrupt.active:
+            for position in interrupt.dropped(beams.sentence_ids):
+                done[position], finished[beams.sentence_ids[position]] = True, []
         if bool(done.any()):
             beams.keep((~done).nonzero(as_tuple=True)[0])
         prev = vocab_ids(beams.space, beams.history[:, -1], beams.rows)
+        yield
     return [sorted(hyps, key=lambda h: -h.normalized_score)[: options.n_best]
             for hyps in finished]

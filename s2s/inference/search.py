@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from s2s.constants import BEAM_SIZE, BOS_ID, EOS_ID, LENGTH_PENALTY, MAX_LEN_A, MAX_LEN_B, UNK_ID
+from s2s.inference.interrupt import NO_INTERRUPT, Interrupt, Steps, run_to_end
 from s2s.inference.shortlist import Restriction
 from s2s.inference.step import StepModel, select_space, start, vocab_ids
 
@@ -101,13 +102,20 @@ def block_repeated_ngrams(log_probs: torch.Tensor, history: torch.Tensor, n: int
     log_probs[rows, windows[rows, positions, -1]] = float("-inf")
 
 
-@torch.no_grad()
 def greedy_search(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
                   options: SearchOptions | None = None,
                   restriction: Restriction | None = None) -> list[Hypothesis]:
+    """``greedy_steps`` run to its end."""
+    return run_to_end(greedy_steps(model, src, src_lens, options, restriction))
+
+
+@torch.no_grad()
+def greedy_steps(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
+                 options: SearchOptions | None = None, restriction: Restriction | None = None,
+                 interrupt: Interrupt = NO_INTERRUPT) -> Steps[list[Hypothesis | None]]:
     """src: (batch, src_len); src_lens: (batch,); restriction: the target ids each sentence
-    may emit (None = all). One hypothesis per row, in row order. Finished sentences leave the
-    active batch."""
+    may emit (None = all). Yields after every step; returns one hypothesis per row, in row
+    order (None for a row the interrupt dropped). Finished sentences leave the active batch."""
     options = options or SearchOptions(beam_size=1)
     encoded, state, space = start(model, src, src_lens, restriction)
     batch = src.size(0)
@@ -116,7 +124,8 @@ def greedy_search(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
     history = torch.full((batch, 0), BOS_ID, dtype=torch.long, device=src.device)
     active = torch.arange(batch, device=src.device)
     prev = torch.full((batch,), BOS_ID, dtype=torch.long, device=src.device)
-    hyps = [Hypothesis([], 0.0, [] if options.return_attention else None) for _ in range(batch)]
+    hyps: list[Hypothesis | None] = [
+        Hypothesis([], 0.0, [] if options.return_attention else None) for _ in range(batch)]
     step = 0
     while active.numel() > 0:
         log_probs, state, weights = model.decode_step(prev, encoded, state, space)
@@ -124,14 +133,12 @@ def greedy_search(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
         best_scores, best = log_probs.max(dim=-1)
         finished = best == EOS_ID
         prev = vocab_ids(space, best, 1)
-        for row, (sent, token, score) in enumerate(
-                zip(active.tolist(), prev.tolist(), best_scores.tolist())):
-            hyps[sent].score += score
-            if options.return_attention:
-                hyps[sent].attention.append(weights[row].cpu())
-            if token != EOS_ID:
-                hyps[sent].tokens.append(token)
+        extend_greedy(hyps, active.tolist(), prev.tolist(), best_scores.tolist(), weights,
+                      options.return_attention)
         step += 1
+        if interrupt.active:
+            for row in interrupt.dropped(active.tolist()):
+                finished[row], hyps[int(active[row])] = True, None
         keep = (~finished).nonzero(as_tuple=True)[0]
         if keep.numel() < active.numel():
             active, best, prev = active[keep], best[keep], prev[keep]
@@ -139,7 +146,21 @@ def greedy_search(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
             space = select_space(space, keep)
             min_lens, max_lens, history = min_lens[keep], max_lens[keep], history[keep]
         history = torch.cat([history, best.unsqueeze(1)], dim=1)
+        yield
     for hyp in hyps:
-        if options.return_attention:
+        if hyp is not None and options.return_attention:
             hyp.attention = torch.stack(hyp.attention)
     return hyps
+
+
+def extend_greedy(hyps: list[Hypothesis | None], sentences: list[int], tokens: list[int],
+                  scores: list[float], weights: torch.Tensor, with_attention: bool) -> None:
+    """Append each active sentence's chosen token (EOS only adds its score); weights:
+    (active, src_len)."""
+    for row, (sent, token, score) in enumerate(zip(sentences, tokens, scores)):
+        hyp = hyps[sent]
+        hyp.score += score
+        if with_attention:
+            hyp.attention.append(weights[row].cpu())
+        if token != EOS_ID:
+            hyp.tokens.append(token)

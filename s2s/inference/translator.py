@@ -22,7 +22,8 @@ from s2s import torch_compat
 from s2s.constants import DECODE_BATCH_TOKENS, UNK_ID
 from s2s.devices import cpu_has_native_bf16, resolve_device
 from s2s.inference.batching import BatchBudget
-from s2s.inference.decode import decode_sources
+from s2s.inference.decode import decode_steps
+from s2s.inference.interrupt import NO_INTERRUPT, Interrupt, Steps, run_to_end
 from s2s.inference.model_file import LoadedModel, load_model_file
 from s2s.inference.search import Hypothesis, SearchOptions
 
@@ -123,19 +124,26 @@ class Translator:
                 raise InputTooLongError(index, len(source), self.max_src_len)
         return sources
 
-    @torch.no_grad()
     def translate_sources(self, sources: Sequence[Source], options: TranslateOptions | None = None,
                           budget: BatchBudget | None = None) -> list[Translation]:
-        """Translations of prepared sources, in order. Batches fit ``budget`` (default: the
-        options' batch_tokens), so sources planned with the same budget form one batch."""
+        """Translations of prepared sources, in order (``translation_steps`` run to its end)."""
+        return run_to_end(self.translation_steps(sources, options, budget))
+
+    def translation_steps(self, sources: Sequence[Source], options: TranslateOptions | None = None,
+                          budget: BatchBudget | None = None, interrupt: Interrupt = NO_INTERRUPT
+                          ) -> Steps[list[Translation]]:
+        """Translate prepared sources, yielding after every decoding step; returns their
+        translations in order. Batches fit ``budget`` (default: the options' batch_tokens), so
+        sources planned with the same budget form one batch. A source the interrupt dropped
+        gets an empty translation."""
         options = options or TranslateOptions()
         search = options.search
         if options.replace_unk and not search.return_attention:
             search = replace(search, return_attention=True)
         shortlist = self.shortlist if options.use_shortlist else None
         budget = budget or BatchBudget(options.batch_tokens)
-        nbests = decode_sources(self.model, [s.ids for s in sources], search, budget,
-                                self.device, shortlist)
+        nbests = yield from decode_steps(self.model, [s.ids for s in sources], search, budget,
+                                         self.device, shortlist, interrupt)
         return [self._result(list(source.ids), nbest, options.replace_unk) if len(source)
                 else Translation("", 0.0, [])
                 for source, nbest in zip(sources, nbests)]
