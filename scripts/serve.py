@@ -16,10 +16,10 @@ import argparse
 import logging
 import sys
 
-import uvicorn
 from pydantic import ValidationError
 
 from service.app import create_app
+from service.server import serve
 from service.settings import SettingsError, load_settings
 
 
@@ -48,9 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level,
-                timeout_graceful_shutdown=int(settings.request_timeout_s) + 5)
+    serve(create_app(settings), settings)
     return 0
 
 

@@ -14,7 +14,13 @@ from pydantic import ValidationError
 
 from s2s.inference.search import SearchOptions
 from s2s.inference.translator import TranslateOptions, Translation
-from service.errors import InvalidRequest, ReloadFailed, UnsupportedFormat
+from service.errors import (
+    InvalidJson,
+    InvalidRequest,
+    ReloadFailed,
+    UnsupportedFormat,
+    UnsupportedMediaType,
+)
 from service.pipeline import TextResult, finite, translate_texts
 from service.schemas import (
     CandidateOut,
@@ -26,7 +32,12 @@ from service.schemas import (
     SentenceOut,
     TextOut,
 )
-from service.security import check_api_key
+from service.security import (
+    check_admin_key,
+    check_api_key,
+    check_metrics_key,
+    header_key,
+)
 
 STATIC = Path(__file__).resolve().parent / "static"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -38,40 +49,91 @@ def service_of(request: Request) -> Any:
     return request.app.state.service
 
 
+def check_within(name: str, value: float, limit: float) -> None:
+    if value > limit:
+        raise InvalidRequest(f"{name} {value} is above the server's limit of {limit}")
+
+
 def make_options(service: Any, beam_size: int | None, n_best: int, replace_unk: bool = False,
                  **search: Any) -> TranslateOptions:
+    """Decoding options within the server's limits (422 naming the limit otherwise); every
+    sentence's output is capped at max_output_tokens."""
     settings = service.settings
     beam = beam_size or max(settings.default_beam_size, n_best)
-    if beam > settings.max_beam_size:
-        raise InvalidRequest(f"beam size {beam} is above the server's limit of "
-                             f"{settings.max_beam_size}")
+    check_within("beam size", beam, settings.max_beam_size)
+    check_within("n_best", n_best, settings.max_n_best)
+    check_within("max_len_a", search.get("max_len_a", 0), settings.max_output_ratio)
+    check_within("max_len_b", search.get("max_len_b", 1), settings.max_output_tokens)
+    check_within("length_penalty", search.get("length_penalty", 0), settings.max_length_penalty)
     if n_best > beam:
         raise InvalidRequest(f"n_best ({n_best}) must not exceed beam_size ({beam})")
     try:
-        options = SearchOptions(beam_size=beam, n_best=n_best, **search)
+        options = SearchOptions(beam_size=beam, n_best=n_best,
+                                max_len=settings.max_output_tokens, **search)
     except ValueError as error:
         raise InvalidRequest(str(error)) from None
     return TranslateOptions(search=options, batch_tokens=settings.max_batch_tokens,
                             replace_unk=replace_unk)
 
 
-async def read_libre_body(request: Request) -> Any:
-    """JSON, or form fields as LibreTranslate accepts them (a repeated ``q`` is a list)."""
-    content_type = request.headers.get("content-type", "").lower()
-    if content_type.startswith(FORM_TYPES):
-        form = await request.form()
-        body: dict[str, Any] = {}
-        for key in form:
-            values = form.getlist(key)
-            body[key] = values if key == "q" and len(values) > 1 else values[0]
-        return body
+def reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+async def read_body(request: Request, forms: bool = False) -> dict[str, Any]:
+    """The body as a dict: JSON (content type application/json or +json), or with ``forms``
+    form fields as LibreTranslate accepts them (a repeated ``q`` is a list). 415 for another
+    content type, 400 for a body that is not a JSON object (nesting too deep, NaN, ...)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if forms and content_type in FORM_TYPES:
+        return await read_form(request)
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        accepted = "application/json" + (" or a form" if forms else "")
+        raise UnsupportedMediaType(f"the body must be {accepted} (got "
+                                   f"{content_type or 'no content type'!r})")
     raw = await request.body()
     try:
-        return json.loads(raw)
+        body = json.loads(raw, parse_constant=reject_constant)
+    except RecursionError:
+        raise InvalidJson("the JSON body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as error:
-        raise RequestValidationError([{"type": "json_invalid", "loc": ("body",),
-                                       "msg": f"JSON decode error: {error}", "input": None}]
-                                     ) from None
+        raise InvalidJson(f"the body is not valid JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise InvalidJson("the JSON body must be an object")
+    return body
+
+
+async def read_form(request: Request) -> dict[str, Any]:
+    try:
+        form = await request.form()
+    except Exception as error:   # multipart parser errors have many types
+        raise InvalidJson(f"the form body cannot be read: {type(error).__name__}") from None
+    body: dict[str, Any] = {}
+    for key in form:
+        values = form.getlist(key)
+        body[key] = values if key == "q" and len(values) > 1 else values[0]
+    return body
+
+
+async def authorized_body(request: Request, service: Any, forms: bool = False
+                          ) -> dict[str, Any]:
+    """The body, read only after a key sent in a header passed (when keys are required); a
+    key sent in the body is checked before the body is validated."""
+    if header_key(request):
+        check_api_key(service.settings, request)
+        return await read_body(request, forms)
+    body = await read_body(request, forms)
+    check_api_key(service.settings, request, body.get("api_key"))
+    return body
+
+
+def validated(model: type, body: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+        ) from None
 
 
 LIBRE_BODY = LibreTranslateRequest.model_json_schema()
@@ -85,14 +147,7 @@ LIBRE_BODY = LibreTranslateRequest.model_json_schema()
         "application/x-www-form-urlencoded": {"schema": LIBRE_BODY}}}})
 async def translate_libre(request: Request) -> dict[str, Any]:
     service = service_of(request)
-    body = await read_libre_body(request)
-    try:
-        query = LibreTranslateRequest.model_validate(body)
-    except ValidationError as error:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
-        ) from None
-    check_api_key(service.settings, request, query.api_key)
+    query = validated(LibreTranslateRequest, await authorized_body(request, service, forms=True))
     if query.format != "text":
         raise UnsupportedFormat(f"format {query.format!r} is not supported; send plain text "
                                 "with format 'text'")
@@ -110,16 +165,28 @@ async def translate_libre(request: Request) -> dict[str, Any]:
 
 
 def alternatives_of(result: TextResult, wanted: int) -> list[str]:
-    count = min(result.candidate_count(), wanted + 1)
-    return [result.candidate(rank)[0] for rank in range(1, count)]
+    """Up to ``wanted`` other candidate texts, without repeating the translation or each
+    other (different pieces can spell the same text)."""
+    seen = {result.text}
+    alternatives = []
+    for rank in range(1, result.candidate_count()):
+        text = result.candidate(rank)[0]
+        if text not in seen and len(alternatives) < wanted:
+            seen.add(text)
+            alternatives.append(text)
+    return alternatives
+
+
+NATIVE_BODY = NativeTranslateRequest.model_json_schema()
 
 
 @router.post("/v1/translate", response_model=NativeTranslateResponse,
-             response_model_exclude_none=True, summary="Translate with decoding options")
-async def translate_native(query: NativeTranslateRequest, request: Request
-                           ) -> NativeTranslateResponse:
+             response_model_exclude_none=True, summary="Translate with decoding options",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": NATIVE_BODY}}}})
+async def translate_native(request: Request) -> NativeTranslateResponse:
     service = service_of(request)
-    check_api_key(service.settings, request, query.api_key)
+    query = validated(NativeTranslateRequest, await authorized_body(request, service))
     options = make_options(service, query.beam_size, query.n_best, query.replace_unk,
                            length_penalty=query.length_penalty, max_len_a=query.max_len_a,
                            max_len_b=query.max_len_b, return_attention=query.return_attention)
@@ -171,12 +238,19 @@ async def languages(request: Request) -> list[dict[str, Any]]:
     return service_of(request).registry.languages()
 
 
-@router.get("/v1/models", summary="Model files, load times and errors")
+PUBLIC_META = ("src_lang", "tgt_lang", "step", "steps", "parameters", "config_name",
+               "best_score")
+
+
+@router.get("/v1/models", summary="Language pairs: state, load time, model facts")
 async def models(request: Request) -> list[dict[str, Any]]:
-    return [{"pair": slot.pair, "file": slot.path.name, "serving": slot.serving,
-             "loaded_at": slot.loaded_at, "error": slot.error,
-             "meta": getattr(slot.translator, "meta", None) if slot.serving else None}
-            for slot in service_of(request).registry.slots.values()]
+    answer = []
+    for slot in service_of(request).registry.slots.values():
+        meta = getattr(slot.translator, "meta", None) or {}
+        answer.append({"pair": slot.pair, "file": slot.path.name, **slot.state(),
+                       "loaded_at": slot.loaded_at,
+                       "meta": {key: meta[key] for key in PUBLIC_META if key in meta}})
+    return answer
 
 
 @router.get("/health", summary="Liveness: 200 while the process runs")
@@ -184,7 +258,7 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", summary="Readiness: 200 when every model is loaded and warmed up")
+@router.get("/ready", summary="Readiness: 200 while at least one pair serves; per-pair states")
 async def ready(request: Request) -> JSONResponse:
     service = service_of(request)
     state = service.registry.readiness()
@@ -194,16 +268,18 @@ async def ready(request: Request) -> JSONResponse:
                         headers={"Retry-After": str(service.settings.retry_after_s)})
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get("/metrics", summary="Prometheus metrics (with a key when metrics_api_key is set)")
 async def metrics(request: Request) -> Response:
     service = service_of(request)
+    check_metrics_key(service.settings, request)
     return Response(service.metrics.render(), media_type=service.metrics.content_type)
 
 
-@router.post("/admin/reload", summary="Reload new or changed model files (SIGHUP does the same)")
+@router.post("/admin/reload", summary="Reload new or changed model files (SIGHUP does the "
+             "same); needs the admin key")
 async def reload(request: Request, force: bool = False) -> dict[str, Any]:
     service = service_of(request)
-    check_api_key(service.settings, request)
+    check_admin_key(service.settings, request)
     report = await service.registry.reload(force=force)
     answer = {"loaded": report.loaded, "unchanged": report.unchanged,
               "removed": report.removed, "failed": report.failed}

@@ -34,6 +34,7 @@ from service.errors import ServiceError
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, MetricsMiddleware, error_response
 from service.models import ModelRegistry, TranslatorFactory
+from service.server import redact_access_log
 from service.settings import Settings
 
 log = logging.getLogger("service")
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None,
                translator_factory: TranslatorFactory | None = None) -> FastAPI:
     """The app; ``translator_factory(path)`` replaces Translator.from_file (tests)."""
     settings = settings or Settings()
+    redact_access_log()
     metrics = Metrics()
     service = Service(settings, metrics, ModelRegistry(settings, metrics, translator_factory))
     app = FastAPI(title="s2s translation service", version="0.1.0", lifespan=_lifespan,
@@ -59,7 +61,9 @@ def create_app(settings: Settings | None = None,
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _add_error_handlers(app, service)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=metrics)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=metrics,
+                       timeout_s=settings.body_timeout_s,
+                       max_buffered=settings.max_buffered_body_bytes)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST"], allow_headers=["*"])
@@ -83,7 +87,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             loading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await loading
-        await service.registry.close()   # queued work finishes first
+        await service.registry.close(drain=False)   # uvicorn's graceful period is over
 
 
 _background: set[asyncio.Task] = set()

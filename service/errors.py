@@ -23,6 +23,22 @@ class InvalidRequest(ServiceError):
     status, kind = 422, "invalid_request"
 
 
+class InvalidJson(ServiceError):
+    status, kind = 400, "invalid_json"
+
+
+class UnsupportedMediaType(ServiceError):
+    status, kind = 415, "unsupported_media_type"
+
+
+class AdminDisabled(ServiceError):
+    status, kind = 403, "admin_disabled"
+
+
+class Overloaded(ServiceError):
+    status, kind = 503, "overloaded"
+
+
 class UnsupportedFormat(ServiceError):
     status, kind = 400, "unsupported_format"
 

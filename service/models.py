@@ -4,7 +4,10 @@ All torch work (loading, warm-up and every model's batches) runs in one thread, 
 ``torch`` worker (service.torch_worker explains why). A reload therefore holds up the batches
 while the new file loads. A (re)loaded model is swapped in only
 after it loaded and translated the warm-up sentence; a file that fails keeps the old model
-serving and the error is reported. The registry is ready when every model file found is served.
+serving and the error is reported, without paths or raw exception text (the log has them). The
+registry is ready while at least one pair serves; each pair reports its own state. On SIGTERM
+``begin_drain`` refuses new requests and, once the grace period is over, tells the waiting ones
+to give up (503), so no accepted request is cut off.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from s2s.checkpoint import CheckpointError
 from s2s.devices import resolve_device
 from s2s.inference.search import SearchOptions
 from s2s.inference.translator import TranslateOptions, Translator
@@ -94,6 +98,30 @@ class ModelSlot:
     def serving(self) -> bool:
         return self.batcher is not None
 
+    def state(self) -> dict[str, str]:
+        """"ready", "loading" or "failed" with the reason (no paths, no raw errors)."""
+        if self.serving:
+            state = {"state": "ready"}
+            if self.error:
+                state["last_reload"] = f"failed ({self.error}); the previous model serves"
+            return state
+        if self.error:
+            return {"state": "failed", "reason": self.error}
+        return {"state": "loading"}
+
+
+def describe_load_error(error: Exception) -> str:
+    """What a client may learn of a failed load: the kind of failure, never a path or a raw
+    exception text (the server log has those)."""
+    if isinstance(error, CheckpointError):
+        return ("not a readable s2s model file (corrupt, truncated, foreign or of an unknown "
+                "format version)")
+    if isinstance(error, OSError):
+        return "the model file cannot be read"
+    if isinstance(error, ValueError):
+        return "the model cannot run with the server's device or dtype settings"
+    return f"loading failed ({type(error).__name__})"
+
 
 @dataclass
 class ReloadReport:
@@ -113,19 +141,33 @@ class ModelRegistry:
         self.startup_done = False
         self.torch = TorchWorker()
         self._lock = asyncio.Lock()
+        self.draining = False
+        self.drain_expired = asyncio.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None   # set by startup()
 
     @property
     def ready(self) -> bool:
-        return (self.startup_done and bool(self.slots)
-                and all(slot.serving for slot in self.slots.values()))
+        return self.startup_done and not self.draining and bool(self.serving_slots())
 
     def readiness(self) -> dict[str, Any]:
-        return {
-            "ready": self.ready,
-            "startup_done": self.startup_done,
-            "models": {pair: ("ready" if slot.serving else f"not loaded: {slot.error or '...'}")
-                       for pair, slot in self.slots.items()},
-        }
+        return {"ready": self.ready, "startup_done": self.startup_done,
+                "draining": self.draining,
+                "models": {pair: slot.state() for pair, slot in self.slots.items()}}
+
+    def begin_drain(self, grace_s: float) -> None:
+        """Shutdown started: refuse new requests; after ``grace_s`` the waiting ones get 503
+        and the running batches stop."""
+        if self.draining:
+            return
+        self.draining = True
+        log.info("draining: new requests are refused, in-flight ones have %.0f s", grace_s)
+        asyncio.get_running_loop().call_later(grace_s, self._expire_drain)
+
+    def _expire_drain(self) -> None:
+        self.drain_expired.set()
+        for slot in self.slots.values():
+            if slot.batcher is not None:
+                slot.batcher.cancel_all()
 
     def serving_slots(self) -> list[ModelSlot]:
         return [slot for slot in self.slots.values() if slot.serving]
@@ -156,6 +198,7 @@ class ModelRegistry:
 
     async def startup(self) -> None:
         """Load and warm up every model file (the ready state follows)."""
+        self.loop = asyncio.get_running_loop()
         try:
             report = await self.reload()
             if not self.slots:
@@ -186,7 +229,8 @@ class ModelRegistry:
         try:
             signature = file_signature(path)
         except OSError as error:
-            report.failed[pair] = slot.error = f"cannot read {path}: {error}"
+            log.error("cannot read %s: %s", path, error)
+            report.failed[pair] = slot.error = describe_load_error(error)
             return
         if slot.serving and signature == slot.signature and not force:
             report.unchanged.append(pair)
@@ -194,10 +238,10 @@ class ModelRegistry:
         try:
             translator = await self.torch.call(self._load_and_warm, path)
         except Exception as error:  # any failure keeps the old model serving
-            slot.error = f"{type(error).__name__}: {error}"
+            slot.error = describe_load_error(error)
             report.failed[pair] = slot.error
             self.metrics.reloads.labels(pair, "failed").inc()
-            log.error("loading %s failed (%s); %s", path, slot.error,
+            log.error("loading %s failed (%s: %s); %s", path, type(error).__name__, error,
                       "the old model keeps serving" if slot.serving else "pair not served")
             return
         if slot.batcher is None:

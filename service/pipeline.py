@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from starlette.requests import Request
 
+from s2s.inference.interrupt import DecodingInterrupted
+from s2s.inference.search import max_output_tokens
 from s2s.inference.translator import InputTooLongError, Source, TranslateOptions, Translation
 from service.errors import (
     ClientDisconnected,
@@ -19,6 +21,7 @@ from service.errors import (
     InputTooLong,
     NotReady,
     OutOfMemory,
+    Overloaded,
     ServiceError,
     TooLarge,
     TranslationFailed,
@@ -79,8 +82,11 @@ def find_slot(registry: ModelRegistry, source: str, target: str) -> ModelSlot:
     slot = registry.slots.get(pair)
     if slot is not None and slot.serving:
         return slot
+    if slot is not None and slot.error is not None:
+        raise NotReady(f"the model for {pair} failed to load ({slot.error}); it is served again "
+                       "after a successful reload")
     if slot is not None or not registry.startup_done:
-        raise NotReady(f"the model for {pair} is not loaded (yet); retry later")
+        raise NotReady(f"the model for {pair} is not loaded yet; retry later")
     available = ", ".join(s.pair for s in registry.serving_slots()) or "none"
     hint = " (language detection 'auto' is not supported)" if source == "auto" else ""
     raise UnknownPair(f"no model translates {source!r} to {target!r}{hint}; "
@@ -103,19 +109,33 @@ def prepare_sentences(slot: ModelSlot, texts: list[list[list[str]]]) -> list[Sou
         ) from None
 
 
+def check_cost(sources: list[Source], options: TranslateOptions, settings: Settings) -> None:
+    """Refuse (413) a request whose decoding work, sentences x beam x output-token limit, is
+    above the server's budget: bounded before any of it starts."""
+    search = options.search
+    cost = sum(search.beam_size * max_output_tokens(len(s), search) for s in sources)
+    if cost > settings.max_request_cost:
+        raise TooLarge(f"the request asks for up to {cost} decoding steps x beams; the limit is "
+                       f"{settings.max_request_cost} (send fewer sentences, a smaller beam or "
+                       "shorter output limits)")
+
+
 async def translate_texts(registry: ModelRegistry, settings: Settings, source: str, target: str,
                           texts: Sequence[str], options: TranslateOptions,
                           request: Request | None = None) -> list[TextResult]:
     """Translate texts through the pair's batcher within the request deadline."""
     deadline = asyncio.get_running_loop().time() + settings.request_timeout_s
     check_limits(texts, settings)
+    if registry.draining:
+        raise NotReady("the server is shutting down; retry on another replica")
     slot = find_slot(registry, source, target)
     segmented = [split_text(text) for text in texts]
     sources = prepare_sentences(slot, segmented)   # no await before submit: same translator
+    check_cost(sources, options, settings)
     results: list[Translation] = []
     if sources:
         futures = slot.batcher.submit(sources, options)
-        results = await wait_results(futures, deadline, request)
+        results = await wait_results(futures, deadline, request, registry.drain_expired)
     out, start = [], 0
     for lines in segmented:
         mine = sentences_of(lines)
@@ -125,11 +145,13 @@ async def translate_texts(registry: ModelRegistry, settings: Settings, source: s
 
 
 async def wait_results(futures: list[asyncio.Future], deadline: float,
-                       request: Request | None) -> list[Translation]:
-    """The futures' results; on deadline, client disconnect or a failure the unfinished
-    futures are cancelled, so the batcher drops their sentences."""
+                       request: Request | None, shutdown: asyncio.Event) -> list[Translation]:
+    """The futures' results; on deadline, client disconnect, the end of the shutdown grace
+    period or a failure the unfinished futures are cancelled, so the batcher drops their
+    sentences."""
     gathered = asyncio.gather(*futures)
-    waiting: set[asyncio.Future] = {gathered}
+    stopping = asyncio.ensure_future(shutdown.wait())
+    waiting: set[asyncio.Future] = {gathered, stopping}
     disconnect = None
     if request is not None:
         disconnect = asyncio.ensure_future(wait_for_disconnect(request))
@@ -138,10 +160,16 @@ async def wait_results(futures: list[asyncio.Future], deadline: float,
     try:
         done, _ = await asyncio.wait(waiting, timeout=remaining,
                                      return_when=asyncio.FIRST_COMPLETED)
-        if gathered in done:
+        cancelled = any(future.cancelled() for future in futures)   # by the server
+        if gathered in done and not cancelled:
             return gathered.result()
         if disconnect is not None and disconnect in done:
             raise ClientDisconnected("the client disconnected; its work was dropped")
+        if stopping in done or shutdown.is_set():
+            raise NotReady("the server shut down before the request finished; retry on another "
+                           "replica")
+        if cancelled:
+            raise NotReady("the request's work was cancelled by the server; retry later")
         raise DeadlineExceeded("the request did not finish before its deadline; its remaining "
                                "sentences were dropped")
     except (ServiceError, asyncio.CancelledError):
@@ -150,12 +178,16 @@ async def wait_results(futures: list[asyncio.Future], deadline: float,
         raise OutOfMemory("out of GPU memory even for a single sentence; retry later") from None
     except InputTooLongError as error:
         raise InputTooLong(str(error)) from None
+    except DecodingInterrupted:
+        raise Overloaded("the batch ran past the server's time limit (max_batch_seconds) and "
+                         "was stopped; retry with less work") from None
     except Exception as error:
         raise TranslationFailed(f"translation failed: {type(error).__name__}: {error}") from None
     finally:
         for future in futures:
             future.cancel()
         gathered.cancel()
+        stopping.cancel()
         if disconnect is not None:
             disconnect.cancel()
 

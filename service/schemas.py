@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from s2s.constants import LENGTH_PENALTY, MAX_LEN_A, MAX_LEN_B
+
+# Hard bounds of the schema; each server's own (smaller) limits are checked in service.api.
+NUMBER_BOUND = 1_000_000
+
+
+def valid_unicode(text: str) -> str:
+    """Refuse strings that are not valid Unicode (lone surrogates, as JSON's \\ud800 gives)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode (lone surrogate)") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(valid_unicode)]
 
 
 class LibreTranslateRequest(BaseModel):
@@ -14,12 +29,13 @@ class LibreTranslateRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    q: str | list[str] = Field(description="a text or a list of texts")
-    source: str = Field(description="source language code, e.g. 'de'")
-    target: str = Field(description="target language code, e.g. 'en'")
+    q: Text | list[Text] = Field(description="a text or a list of texts")
+    source: Text = Field(max_length=32, description="source language code, e.g. 'de'")
+    target: Text = Field(max_length=32, description="target language code, e.g. 'en'")
     format: Literal["text", "html"] = "text"
-    alternatives: int = Field(0, ge=0, description="extra n-best translations per text")
-    api_key: str | None = None
+    alternatives: int = Field(0, ge=0, le=NUMBER_BOUND,
+                              description="extra n-best translations per text")
+    api_key: Text | None = Field(None, max_length=256)
 
 
 class LibreTranslateResponse(BaseModel):
@@ -30,19 +46,22 @@ class LibreTranslateResponse(BaseModel):
 class NativeTranslateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    texts: list[str] = Field(description="texts; several sentences or lines per text are fine")
-    source: str
-    target: str
-    beam_size: int | None = Field(None, ge=1, description="default: the server's")
-    n_best: int = Field(1, ge=1, description="candidates per text (<= beam_size)")
-    length_penalty: float = Field(LENGTH_PENALTY, ge=0, description="GNMT alpha")
-    max_len_a: float = Field(MAX_LEN_A, ge=0)
-    max_len_b: int = Field(MAX_LEN_B, ge=1, description="max output tokens = a * source tokens + b")
+    texts: list[Text] = Field(description="texts; several sentences or lines per text are fine")
+    source: Text = Field(max_length=32)
+    target: Text = Field(max_length=32)
+    beam_size: int | None = Field(None, ge=1, le=NUMBER_BOUND,
+                                  description="default: the server's")
+    n_best: int = Field(1, ge=1, le=NUMBER_BOUND, description="candidates per text (<= beam_size)")
+    length_penalty: float = Field(LENGTH_PENALTY, ge=0, le=NUMBER_BOUND, allow_inf_nan=False,
+                                  description="GNMT alpha")
+    max_len_a: float = Field(MAX_LEN_A, ge=0, le=NUMBER_BOUND, allow_inf_nan=False)
+    max_len_b: int = Field(MAX_LEN_B, ge=1, le=NUMBER_BOUND,
+                           description="max output tokens = a * source tokens + b")
     replace_unk: bool = False
     return_scores: bool = True
     return_tokens: bool = False
     return_attention: bool = Field(False, description="attention (target+EOS x source pieces)")
-    api_key: str | None = None
+    api_key: Text | None = Field(None, max_length=256)
 
 
 class CandidateOut(BaseModel):

@@ -1,4 +1,6 @@
-"""API keys: required only when the settings list some; 401 when missing, 403 when wrong."""
+"""API keys: translation keys are required only when the settings list some; the admin key
+guards the admin endpoints, which are disabled without one; an optional key guards /metrics.
+401 when missing, 403 when wrong."""
 
 from __future__ import annotations
 
@@ -6,28 +8,64 @@ import secrets
 
 from starlette.requests import Request
 
-from service.errors import InvalidApiKey, MissingApiKey
+from service.errors import AdminDisabled, InvalidApiKey, MissingApiKey
 from service.settings import Settings
 
 
-def key_from_request(request: Request) -> str | None:
-    """X-API-Key header, ``Authorization: Bearer KEY`` or the ``api_key`` query parameter."""
-    header = request.headers.get("x-api-key")
-    if header:
-        return header
+def header_key(request: Request, header: str = "x-api-key") -> str | None:
+    """The ``header`` header or ``Authorization: Bearer KEY``."""
+    value = request.headers.get(header)
+    if value:
+        return value
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    return request.query_params.get("api_key")
+    return None
 
 
-def check_api_key(settings: Settings, request: Request, body_key: str | None = None) -> None:
+def key_from_request(request: Request) -> str | None:
+    """A key sent outside the body: header, or the ``api_key`` query parameter (which the
+    access log redacts)."""
+    return header_key(request) or request.query_params.get("api_key")
+
+
+def key_matches(key: object, known: list[str]) -> bool:
+    """Constant-time comparison with each known key; anything but a string is no match."""
+    if not isinstance(key, str):
+        return False
+    given = key.encode("utf-8", "surrogatepass")
+    return any(secrets.compare_digest(given, k.encode()) for k in known)
+
+
+def check_api_key(settings: Settings, request: Request, body_key: object = None) -> None:
     if not settings.api_keys:
         return
     key = body_key or key_from_request(request)
     if not key:
         raise MissingApiKey("an API key is required (api_key field, X-API-Key header or "
                             "Authorization: Bearer)")
-    if not any(secrets.compare_digest(key.encode(), known.encode())
-               for known in settings.api_keys):
+    if not key_matches(key, settings.api_keys):
         raise InvalidApiKey("the API key is not valid")
+
+
+def check_admin_key(settings: Settings, request: Request) -> None:
+    """X-Admin-Key header or Authorization: Bearer; never a query parameter or body field."""
+    if not settings.admin_api_key:
+        raise AdminDisabled("the admin endpoints are disabled: the server has no admin key "
+                            "(set S2S_ADMIN_API_KEY)")
+    key = header_key(request, "x-admin-key")
+    if not key:
+        raise MissingApiKey("the admin key is required (X-Admin-Key header or "
+                            "Authorization: Bearer)")
+    if not key_matches(key, [settings.admin_api_key]):
+        raise InvalidApiKey("the admin key is not valid")
+
+
+def check_metrics_key(settings: Settings, request: Request) -> None:
+    if settings.metrics_api_key is None:
+        return
+    key = header_key(request)
+    if not key:
+        raise MissingApiKey("/metrics needs a key (X-API-Key header or Authorization: Bearer)")
+    if not key_matches(key, [settings.metrics_api_key]):
+        raise InvalidApiKey("the metrics key is not valid")

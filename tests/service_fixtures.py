@@ -29,6 +29,7 @@ from s2s.inference.translator import (
     Translator,
 )
 from service.app import create_app
+from service.server import make_server
 from service.settings import Settings
 
 
@@ -53,9 +54,13 @@ def models_dir(tmp_path, tiny_model_file) -> Path:
     return folder
 
 
+ADMIN_KEY = "admin-test-key"
+ADMIN = {"X-Admin-Key": ADMIN_KEY}
+
+
 def settings_for(models_dir: Path, **values: Any) -> Settings:
     base = dict(models_dir=models_dir, device="cpu", max_wait_ms=0, reload_on_sighup=False,
-                default_beam_size=2)
+                default_beam_size=2, admin_api_key=ADMIN_KEY)
     return Settings(**{**base, **values})
 
 
@@ -206,14 +211,14 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_server(settings: Settings, factory=None) -> Iterator[SimpleNamespace]:
-    """uvicorn serving the app on a free localhost port in a thread, once the models are
-    loaded: yields .url and .server (server.should_exit = True is what SIGTERM does)."""
-    import uvicorn
-
+    """The service's own server (service.server: connection limits, draining shutdown) on a
+    free localhost port in a thread, once the models are loaded: yields .url, .port and
+    .server (server.handle_exit(signal.SIGTERM, None) is what SIGTERM does)."""
     app = create_app(settings, factory)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
+    settings = settings.model_copy(update={"host": "127.0.0.1", "port": port,
+                                           "log_level": "warning"})
+    server = make_server(app, settings)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -223,7 +228,7 @@ def running_server(settings: Settings, factory=None) -> Iterator[SimpleNamespace
             if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError("the test server did not start")
             time.sleep(0.02)
-        yield SimpleNamespace(url=url, server=server, thread=thread)
+        yield SimpleNamespace(url=url, port=port, server=server, thread=thread, app=app)
     finally:
         server.should_exit = True
         thread.join(15)

@@ -171,14 +171,19 @@ def test_concurrent_requests_get_their_own_results(tmp_path):
 
 
 @pytest.mark.parametrize("body, expected", [
-    (b"{not json", 422),
+    (b"{not json", 400),
     (b'{"q": 5, "source": "de", "target": "en"}', 422),
     (b'{"q": ["a", 3], "source": "de", "target": "en"}', 422),
     (b'{"source": "de", "target": "en"}', 422),
     (b'{"q": "a", "source": "de", "target": "en", "alternatives": -1}', 422),
     (b'{"q": "a", "source": "de", "target": "en", "format": "html"}', 400),
     (b'{"q": "a", "source": "de", "target": "fr"}', 400),
-    (b'[1, 2]', 422),
+    (b'[1, 2]', 400),
+    (b'[' * 100_000 + b']' * 100_000, 400),
+    (b'{"q": "a", "source": "de", "target": "en", "x": NaN}', 400),
+    (b'{"q": "\\ud800", "source": "de", "target": "en"}', 422),
+    (b'{"q": "a", "source": "\\udfff", "target": "en"}', 422),
+    (b'{"q": "a", "source": "de", "target": "en", "alternatives": 1e30}', 422),
 ])
 def test_bad_libretranslate_requests(tmp_path, body, expected):
     settings, factory, _ = fake_setup(tmp_path)

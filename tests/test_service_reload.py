@@ -8,6 +8,8 @@ import signal
 import threading
 
 from tests.service_fixtures import (  # noqa: F401 (fixtures)
+    ADMIN,
+    ADMIN_KEY,
     fake_file_factory,
     models_dir,
     serve,
@@ -35,7 +37,7 @@ def test_reload_swaps_changed_models_and_adds_new_pairs(tmp_path):
             (folder / "de-en.pt").write_text("fake-v2-new")
             (folder / "en-de.pt").write_text("fake-ende")
             (folder / "de-fr.pt").unlink()
-            report = await client.post("/admin/reload")
+            report = await client.post("/admin/reload", headers=ADMIN)
             after = await client.post("/translate", json=libre("Hallo"))
             added = await client.post("/translate", json=libre("Hi", "en", "de"))
             languages = await client.get("/languages")
@@ -58,7 +60,7 @@ def test_failed_reload_keeps_the_old_model_serving(models_dir):  # noqa: F811
             before = await client.post("/translate", json=ask)
             data = (models_dir / "en-date.pt").read_bytes()
             (models_dir / "en-date.pt").write_bytes(data[: len(data) // 2])   # truncated
-            report = await client.post("/admin/reload")
+            report = await client.post("/admin/reload", headers=ADMIN)
             after = await client.post("/translate", json=ask)
             ready = await client.get("/ready")
             return before, report, after, ready
@@ -72,7 +74,7 @@ def test_failed_reload_keeps_the_old_model_serving(models_dir):  # noqa: F811
     assert ready.status_code == 200
 
 
-def test_reload_needs_an_api_key_when_keys_are_set(tmp_path):
+def test_reload_needs_the_admin_key_and_no_translation_key_will_do(tmp_path):
     folder = tmp_path / "models"
     folder.mkdir()
     (folder / "de-en.pt").write_text("fake-v1")
@@ -80,16 +82,33 @@ def test_reload_needs_an_api_key_when_keys_are_set(tmp_path):
 
     async def main():
         async with serve(settings, fake_file_factory()) as client:
-            return (await client.post("/admin/reload"),
-                    await client.post("/admin/reload", headers={"X-API-Key": "bad"}),
-                    await client.post("/admin/reload?force=true", headers={"X-API-Key": "k"}))
+            post = client.post
+            return (await post("/admin/reload"),
+                    await post("/admin/reload", headers={"X-API-Key": "k"}),
+                    await post("/admin/reload", headers={"X-Admin-Key": "bad"}),
+                    await post(f"/admin/reload?api_key={ADMIN_KEY}"),
+                    await post("/admin/reload?force=true", headers=ADMIN))
 
-    missing, wrong, right = asyncio.run(main())
-    assert (missing.status_code, wrong.status_code, right.status_code) == (401, 403, 200)
+    missing, translation_key, wrong, in_query, right = asyncio.run(main())
+    assert (missing.status_code, translation_key.status_code, wrong.status_code,
+            in_query.status_code, right.status_code) == (401, 401, 403, 401, 200)
     assert right.json()["loaded"] == ["de-en"]
 
 
-def test_startup_with_a_corrupt_file_is_not_ready(tmp_path):
+def test_admin_endpoints_are_disabled_without_an_admin_key(tmp_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "de-en.pt").write_text("fake-v1")
+
+    async def main():
+        async with serve(settings_for(folder, admin_api_key=None), fake_file_factory()) as client:
+            return await client.post("/admin/reload", headers=ADMIN)
+
+    refused = asyncio.run(main())
+    assert refused.status_code == 403 and refused.json()["kind"] == "admin_disabled"
+
+
+def test_a_pair_that_fails_to_load_leaves_the_others_ready(tmp_path):
     folder = tmp_path / "models"
     folder.mkdir()
     (folder / "de-en.pt").write_text("fake-ok")
@@ -101,13 +120,17 @@ def test_startup_with_a_corrupt_file_is_not_ready(tmp_path):
             works = await client.post("/translate", json=libre("a"))
             broken = await client.post("/translate", json=libre("a", "de", "fr"))
             (folder / "de-fr.pt").write_text("fake-fixed")
-            await client.post("/admin/reload")
+            await client.post("/admin/reload", headers=ADMIN)
             return ready, works, broken, await client.get("/ready")
 
     ready, works, broken, fixed = asyncio.run(main())
-    assert ready.status_code == 503 and "de-fr" in ready.json()["models"]
+    assert ready.status_code == 200
+    state = ready.json()["models"]
+    assert state["de-en"] == {"state": "ready"} and state["de-fr"]["state"] == "failed"
+    assert str(folder) not in ready.text and "Error" not in state["de-fr"]["reason"]
     assert works.status_code == 200 and broken.status_code == 503
-    assert fixed.status_code == 200
+    assert "failed to load" in broken.json()["error"] and str(folder) not in broken.text
+    assert fixed.json()["models"]["de-fr"] == {"state": "ready"}
 
 
 def test_sighup_reloads(tmp_path):
@@ -156,7 +179,7 @@ def test_loading_and_every_models_batches_run_in_one_thread(tmp_path):
             await client.post("/translate", json=libre("Hallo"))
             await client.post("/translate", json=libre("Hi", "en", "de"))
             (folder / "de-en.pt").write_text("fake-a2")
-            await client.post("/admin/reload")
+            await client.post("/admin/reload", headers=ADMIN)
             await client.post("/translate", json=libre("Hallo"))
 
     asyncio.run(main())

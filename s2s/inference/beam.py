@@ -166,7 +166,7 @@ def start_beams(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
         list(range(batch)), torch.zeros((batch, 1), device=src.device), src.new_zeros((batch, 0)),
         attention, encoded, state, space,
         length_limits(src_lens, options.min_len_a, options.min_len_b),
-        length_limits(src_lens, options.max_len_a, options.max_len_b))
+        length_limits(src_lens, options.max_len_a, options.max_len_b, options.max_len))
 
 
 def beam_search(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,

@@ -7,6 +7,7 @@ in ``s2s.inference.beam`` and uses the same constraints.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -32,8 +33,14 @@ class SearchOptions:
     forbid_unk: bool = False
     return_attention: bool = False
     exact_stop: bool = False           # beam: stop only when the n-best provably can't change
+    max_len: int | None = None         # cap on every sentence's max length (None: none)
 
     def __post_init__(self) -> None:
+        numbers = (self.length_penalty, self.max_len_a, self.min_len_a)
+        if not all(math.isfinite(value) for value in numbers):
+            raise ValueError("length_penalty, max_len_a and min_len_a must be finite")
+        if self.max_len is not None and self.max_len < 1:
+            raise ValueError("max_len must be >= 1 (EOS counts)")
         if self.beam_size < 1:
             raise ValueError("beam_size must be at least 1")
         if not 1 <= self.n_best <= self.beam_size:
@@ -54,9 +61,18 @@ class Hypothesis:
     normalized_score: float | None = None   # score / GNMT length penalty (beam search)
 
 
-def length_limits(src_lens: torch.Tensor, a: float, b: int) -> torch.Tensor:
-    """Per-sentence length in tokens, EOS included: floor(a * src_len) + b; (batch,) long."""
-    return (src_lens.float() * a).floor().long() + b
+def length_limits(src_lens: torch.Tensor, a: float, b: int, cap: int | None = None
+                  ) -> torch.Tensor:
+    """Per-sentence length in tokens, EOS included: floor(a * src_len) + b, at most ``cap``;
+    (batch,) long."""
+    limits = (src_lens.float() * a).floor().clamp(max=2**40).long() + b
+    return limits if cap is None else limits.clamp(max=cap)
+
+
+def max_output_tokens(src_len: int, options: SearchOptions) -> int:
+    """The output limit (EOS included) search gives a source of ``src_len`` pieces."""
+    limit = math.floor(src_len * options.max_len_a) + options.max_len_b
+    return limit if options.max_len is None else min(limit, options.max_len)
 
 
 def gnmt_length_penalty(length, alpha: float):
@@ -119,7 +135,7 @@ def greedy_steps(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
     options = options or SearchOptions(beam_size=1)
     encoded, state, space = start(model, src, src_lens, restriction)
     batch = src.size(0)
-    max_lens = length_limits(src_lens, options.max_len_a, options.max_len_b)
+    max_lens = length_limits(src_lens, options.max_len_a, options.max_len_b, options.max_len)
     min_lens = length_limits(src_lens, options.min_len_a, options.min_len_b)
     history = torch.full((batch, 0), BOS_ID, dtype=torch.long, device=src.device)
     active = torch.arange(batch, device=src.device)
