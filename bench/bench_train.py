@@ -36,15 +36,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+FLAGS_THAT_MATTER = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
 def machine_info() -> dict[str, object]:
-    cpu = "unknown"
+    """CPU model and the instruction sets that decide torch's speed, threads, versions."""
+    cpu, flags = "unknown", set()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
         for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith("model name") and cpu == "unknown":
                 cpu = line.split(":", 1)[1].strip()
-                break
-    return {"cpu": cpu, "logical_cpus": torch.multiprocessing.cpu_count(),
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    return {"cpu": cpu, "cpu_flags": [f for f in FLAGS_THAT_MATTER if f in flags],
+            "logical_cpus": torch.multiprocessing.cpu_count(),
             "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "python": platform.python_version(),
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}

@@ -59,9 +59,9 @@ def make_options(service: Any, beam_size: int | None, n_best: int, replace_unk: 
     """Decoding options within the server's limits (422 naming the limit otherwise); every
     sentence's output is capped at max_output_tokens."""
     settings = service.settings
+    check_within("n_best", n_best, settings.max_n_best)
     beam = beam_size or max(settings.default_beam_size, n_best)
     check_within("beam size", beam, settings.max_beam_size)
-    check_within("n_best", n_best, settings.max_n_best)
     check_within("max_len_a", search.get("max_len_a", 0), settings.max_output_ratio)
     check_within("max_len_b", search.get("max_len_b", 1), settings.max_output_tokens)
     check_within("length_penalty", search.get("length_penalty", 0), settings.max_length_penalty)
@@ -253,11 +253,13 @@ async def models(request: Request) -> list[dict[str, Any]]:
     return answer
 
 
+@router.head("/health", include_in_schema=False)
 @router.get("/health", summary="Liveness: 200 while the process runs")
 async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@router.head("/ready", include_in_schema=False)
 @router.get("/ready", summary="Readiness: 200 while at least one pair serves; per-pair states")
 async def ready(request: Request) -> JSONResponse:
     service = service_of(request)

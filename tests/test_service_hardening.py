@@ -34,7 +34,7 @@ def post_all(settings, factory, requests: list[tuple[str, dict]]) -> list[httpx.
     ({"max_len_b": 10**9}, "max_len_b"), ({"max_len_b": 1e30}, "max_len_b"),
     ({"max_len_a": 1e300}, "max_len_a"), ({"max_len_a": 5}, "max_len_a"),
     ({"length_penalty": 1e308}, "length_penalty"), ({"length_penalty": 6}, "length_penalty"),
-    ({"n_best": 40, "beam_size": 40}, "beam"),
+    ({"n_best": 40, "beam_size": 40}, "n_best"), ({"beam_size": 40}, "beam size"),
 ])
 def test_numbers_beyond_the_servers_limits_are_422_naming_the_limit(tmp_path, extra, named):
     settings, factory, _ = fake_setup(tmp_path)
