@@ -9,21 +9,24 @@ Without --url the script starts the service (s2s_scripts.serve) on --models-dir 
 --api-key, the admin key --admin-key and a 10 s request deadline, and stops it with SIGTERM at
 the end. The language pair comes from /languages.
 
-hypothesis generates whole requests in five groups: "libre" (POST /translate, JSON or form,
+First every method is sent once to every known path (valid keys and body); then hypothesis
+generates whole requests in five groups: "libre" (POST /translate, JSON or form,
 every field sometimes hostile: any Unicode with lone surrogates, very long strings, mixed and
 nested lists/dicts, NaN/inf, huge integers, extra keys), "native" (POST /v1/translate, the
 same), "raw" (arbitrary bytes, mutated JSON, NaN literals, nesting up to 100,000 deep, invalid
 UTF-8, content types), "routes" (GET/POST/PUT/DELETE/OPTIONS/HEAD on every path and on random
 paths, query strings, random key headers) and "admin" (/admin/reload with random admin keys).
-Each group gets --examples requests or its share of --total, whichever is more.
+Each group gets --examples requests or its share of --total, whichever is more (requests
+sent while shrinking a failure do not count towards it).
 
 Properties of every response: no 5xx except 503, and a 503 has Retry-After and a JSON error;
 every 4xx/503 of the app's routes is JSON with a non-empty "error" string (the web page "/",
 /static/* and /metrics excepted, HEAD has no body); the server is still alive. A failing
 request is recorded (method, path, headers, the body's first 300 bytes, the response) and the
 fuzzing goes on: a failure already recorded is not raised again, so one bug hides no other.
-Afterwards /ready must answer 200 and a normal translation 200. Writes JSON (--out) and exits
-with 1 on any failure.
+Afterwards /ready must answer 200 and a normal translation 200. Writes JSON (--out: counts by
+endpoint, status and group, the failures with their requests, the machine), prints a summary
+and exits with 1 on any failure. The started server's output goes to --server-log if given.
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import itertools
 import json
 import math
 import os
 import subprocess
 import sys
 import time
+import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +64,8 @@ METHODS = ["GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD"]
 CONTENT_TYPES = ["application/json", "application/json; charset=latin-1", "text/plain",
                  "application/problem+json", "application/x-www-form-urlencoded",
                  "multipart/form-data; boundary=fuzzboundary", "multipart/form-data", None]
-HEADER_NAMES = ["x-api-key", "authorization", "x-admin-key", "content-type", "accept", "origin"]
+HEADER_NAMES = ["x-api-key", "authorization", "x-admin-key", "content-type", "accept", "origin",
+                "expect", "upgrade", "connection", "range", "if-none-match"]
 INVALID_UTF8 = [b"\xff", b"\xfe\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xf4\x90\x80\x80",
                 b"\xc0\xaf", b"\x80", b"\xe2\x82"]
 LITERALS = ["NaN", "Infinity", "-Infinity", "1" * 5000, "1e999", "-0", "nul", "tru", "[", "{}"]
@@ -103,6 +109,7 @@ class Req:
     path: str                     # with the query string, percent-encoded
     headers: dict[str, bytes]
     body: bytes = b""
+    chunked: bool = False         # Transfer-Encoding: chunked instead of Content-Length
 
     def __post_init__(self) -> None:
         self.headers = {name: header_safe(value) for name, value in self.headers.items()}
@@ -111,7 +118,7 @@ class Req:
         return {"method": self.method, "path": self.path,
                 "headers": {k: v.decode("utf-8", "backslashreplace")
                             for k, v in self.headers.items()},
-                "body_bytes": len(self.body),
+                "body_bytes": len(self.body), "chunked": self.chunked,
                 "body_head": self.body[:300].decode("utf-8", "backslashreplace")}
 
 
@@ -127,6 +134,10 @@ class Target:
     def body(self, **fields: Any) -> dict[str, Any]:
         return {"q": "Hello world.", "source": self.source, "target": self.target,
                 "api_key": self.api_key, **fields}
+
+    def native_body(self) -> dict[str, Any]:
+        return {"texts": ["Hello world."], "source": self.source, "target": self.target,
+                "api_key": self.api_key}
 
 
 # ---------------------------------------------------------------- values
@@ -157,21 +168,30 @@ def hostile_values() -> st.SearchStrategy[Any]:
 
 @st.composite
 def field_value(draw: st.DrawFn, valid: st.SearchStrategy[Any]) -> Any:
-    """Mostly a valid value; sometimes missing, hostile or very long."""
-    roll = draw(st.integers(0, 9))
-    if roll == 0:
+    """Mostly a valid value (what shrinking goes to); sometimes missing, hostile or very
+    long."""
+    roll = draw(st.integers(0, 19))
+    if roll < 18:
+        return draw(valid)
+    if roll == 18:
         return MISSING
-    if roll == 1:
-        return draw(st.one_of(hostile_values(), long_text()))
-    return draw(valid)
+    return draw(st.one_of(hostile_values(), long_text()))
+
+
+@st.composite
+def mostly(draw: st.DrawFn, common: st.SearchStrategy[Any], rare: st.SearchStrategy[Any]
+           ) -> Any:
+    """A value of ``common``, one time in ten of ``rare`` (shrinking goes to ``common``)."""
+    return draw(rare) if draw(st.integers(0, 9)) == 9 else draw(common)
 
 
 @st.composite
 def body_of(draw: st.DrawFn, fields: dict[str, st.SearchStrategy[Any]]) -> dict[str, Any]:
     body = {name: draw(field_value(valid)) for name, valid in fields.items()}
     body = {name: value for name, value in body.items() if value is not MISSING}
-    extra = draw(st.dictionaries(unicode_text(12), hostile_values(), max_size=2))
-    return {**body, **extra}
+    if draw(st.integers(0, 4)) < 4:
+        return body
+    return {**body, **draw(st.dictionaries(unicode_text(12), hostile_values(), max_size=2))}
 
 
 @functools.cache
@@ -180,20 +200,30 @@ def text_items() -> st.SearchStrategy[str]:
 
 
 @functools.cache
+def at_the_limits() -> st.SearchStrategy[list[str]]:
+    """Valid but heavy: about max_items texts, or one text of hundreds of words or sentences
+    (within the character limit)."""
+    many = st.builds(lambda n: ["Hello world."] * n, st.sampled_from([127, 128, 129, 1000]))
+    words = st.builds(lambda word, n: [(word + " ") * n], st.sampled_from(
+        ["nineteen", "Hund", "a.", "?!", "\u00e9"]), st.integers(1, 1200))
+    return many | words
+
+
+@functools.cache
 def language_codes(code: str) -> st.SearchStrategy[str]:
-    return st.sampled_from([code] * 6 + [code.upper(), "auto", "", "xx", code * 40])
+    return st.sampled_from([code] * 12 + [code.upper(), "auto", "", "xx", code * 40])
 
 
 @functools.cache
 def libre_fields(target: Target) -> dict[str, st.SearchStrategy[Any]]:
-    return {"q": text_items() | st.lists(text_items(), max_size=4),
+    return {"q": mostly(text_items() | st.lists(text_items(), max_size=4), at_the_limits()),
             "source": language_codes(target.source), "target": language_codes(target.target),
-            "format": st.sampled_from(["text", "text", "html"]), "alternatives": st.integers(0, 3)}
+            "format": st.sampled_from(["text"] * 4 + ["html"]), "alternatives": st.integers(0, 3)}
 
 
 @functools.cache
 def native_fields(target: Target) -> dict[str, st.SearchStrategy[Any]]:
-    return {"texts": st.lists(text_items(), max_size=4),
+    return {"texts": mostly(st.lists(text_items(), max_size=4), at_the_limits()),
             "source": language_codes(target.source), "target": language_codes(target.target),
             "beam_size": st.none() | st.integers(1, 6), "n_best": st.integers(1, 3),
             "length_penalty": st.floats(0, 2), "max_len_a": st.floats(0, 2),
@@ -219,7 +249,8 @@ def header_key(draw: st.DrawFn, key: str) -> bytes:
     if roll < 6:
         return key.encode()
     if roll < 8:
-        return draw(st.sampled_from([b"wrong-key", b"", key.upper().encode(), b"Bearer"]))
+        return draw(st.sampled_from([b"wrong-key", b"", key.upper().encode(), b"Bearer",
+                                     key.encode() * 10_000]))
     return draw(header_bytes())
 
 
@@ -278,9 +309,11 @@ def urlencoded(body: dict[str, Any]) -> bytes:
     return "&".join(f"{quote(k)}={quote(v)}" for k, v in form_pairs(body)).encode()
 
 
-def multipart(body: dict[str, Any]) -> bytes:
-    parts = [b'--%b\r\nContent-Disposition: form-data; name="%b"\r\n\r\n%b\r\n'
-             % (BOUNDARY, key, value) for key, value in form_pairs(body)]
+def multipart(body: dict[str, Any], files: bool = False) -> bytes:
+    """multipart/form-data; with ``files`` every field is sent as an uploaded file."""
+    filename = b'; filename="f.txt"\r\nContent-Type: text/plain' if files else b""
+    parts = [b'--%b\r\nContent-Disposition: form-data; name="%b"%b\r\n\r\n%b\r\n'
+             % (BOUNDARY, key, filename, value) for key, value in form_pairs(body)]
     return b"".join(parts) + b"--%b--\r\n" % BOUNDARY
 
 
@@ -301,12 +334,16 @@ def encoded(draw: st.DrawFn, body: dict[str, Any], forms: bool) -> tuple[bytes |
         content_type, content = b"application/x-www-form-urlencoded", urlencoded(body)
     elif kind == "multipart":
         content_type = b"multipart/form-data; boundary=" + BOUNDARY
-        content = multipart(body)
+        content = multipart(body, files=draw(st.integers(0, 4)) == 4)
     else:
         content_type, content = b"application/json", json_bytes(body, kind)
-    if draw(st.integers(0, 5)) == 0:
+    if draw(st.integers(0, 5)) == 5:
         content_type = draw(content_types())
     return content_type, content
+
+
+def chunked() -> st.SearchStrategy[bool]:
+    return st.integers(0, 4).map(lambda n: n == 4)
 
 
 def with_type(headers: dict[str, bytes], content_type: bytes | None) -> dict[str, bytes]:
@@ -360,7 +397,8 @@ def libre_requests(draw: st.DrawFn, target: Target) -> Req:
     if key is not MISSING:
         body["api_key"] = key
     content_type, content = draw(encoded(body, forms=True))
-    return Req("POST", "/translate" + query, with_type(headers, content_type), content)
+    return Req("POST", "/translate" + query, with_type(headers, content_type), content,
+               draw(chunked()))
 
 
 @st.composite
@@ -369,8 +407,9 @@ def native_requests(draw: st.DrawFn, target: Target) -> Req:
     body = draw(body_of(native_fields(target)))
     if key is not MISSING:
         body["api_key"] = key
-    content_type, content = draw(encoded(body, forms=draw(st.integers(0, 9)) == 0))
-    return Req("POST", "/v1/translate" + query, with_type(headers, content_type), content)
+    content_type, content = draw(encoded(body, forms=draw(st.integers(0, 9)) == 9))
+    return Req("POST", "/v1/translate" + query, with_type(headers, content_type), content,
+               draw(chunked()))
 
 
 @st.composite
@@ -380,7 +419,7 @@ def raw_requests(draw: st.DrawFn, target: Target) -> Req:
                              invalid_utf8_json(target), deep_json(target)))
     content_type = draw(st.just(b"application/json") | content_types())
     headers, _, query = draw(credentials(target.api_key))
-    return Req("POST", path + query, with_type(headers, content_type), content)
+    return Req("POST", path + query, with_type(headers, content_type), content, draw(chunked()))
 
 
 @functools.cache
@@ -402,7 +441,9 @@ def query_strings() -> st.SearchStrategy[str]:
 @functools.cache
 def any_header(target: Target) -> st.SearchStrategy[bytes]:
     keys = st.sampled_from([target.api_key, target.admin_key, "Bearer " + target.api_key,
-                            "application/json", "multipart/form-data"]).map(str.encode)
+                            "application/json", "multipart/form-data", "100-continue",
+                            "websocket", "close", "bytes=0-10", "bytes=5-1", "*"]
+                           ).map(str.encode)
     return keys | header_bytes()
 
 
@@ -491,6 +532,8 @@ class Fuzzer:
         default_factory=lambda: defaultdict(Counter))
     by_status: Counter[str] = field(default_factory=Counter)
     by_group: Counter[str] = field(default_factory=Counter)
+    shrinking: Counter[str] = field(default_factory=Counter)   # sent while shrinking, by group
+    replaying: bool = False           # after a new failure: hypothesis shrinks and replays
     not_sent: Counter[str] = field(default_factory=Counter)
     protocol_rejections: int = 0      # uvicorn's plain-text 400 for bytes it cannot parse
     failures: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -498,27 +541,29 @@ class Fuzzer:
 
     @property
     def sent(self) -> int:
-        return sum(self.by_status.values())
+        return self.by_status.total()
 
     def send(self, req: Req) -> httpx.Response | str | None:
         """The response, the name of the transport error, or None when httpx refused to
         send the request (counted apart)."""
         try:
             outcome: httpx.Response | str = self.client.request(
-                req.method, self.url + req.path, headers=req.headers, content=req.body)
-        except httpx.LocalProtocolError as error:
-            self.not_sent[type(error).__name__] += 1
+                req.method, self.url + req.path, headers=req.headers,
+                content=iter([req.body]) if req.chunked else req.body)
+        except (httpx.LocalProtocolError, httpx.InvalidURL) as error:   # refused by httpx
+            self.not_sent[f"{type(error).__name__}: {error}"[:80]] += 1
             return None
         except httpx.TransportError as error:
             outcome = type(error).__name__
         status = outcome if isinstance(outcome, str) else str(outcome.status_code)
         self.by_endpoint[endpoint_of(req.path)][status] += 1
         self.by_status[status] += 1
-        self.by_group[self.group] += 1
+        (self.shrinking if self.replaying else self.by_group)[self.group] += 1
         return outcome
 
     def check(self, req: Req) -> None:
-        """Send the request and check the properties; raises AssertionError on a new failure."""
+        """Send the request and check the properties; AssertionError on a new failure (for
+        hypothesis to shrink), ServerGone when the server is no longer there."""
         outcome = self.send(req)
         if outcome is None:
             return
@@ -526,13 +571,12 @@ class Fuzzer:
             problem = f"no response ({outcome})"
         else:
             problem = self.classify(req, outcome)
-        alive = self.alive(outcome)
-        if not alive:
-            problem = "the server died"
-        if problem is not None:
-            self.fail(req, outcome, problem)
-        if not alive:
-            raise ServerGone(problem)
+        if not self.alive(outcome):
+            self.record(req, outcome, "the server died")
+            raise ServerGone("the server died")
+        if problem is not None and self.record(req, outcome, problem) not in self.quiet:
+            self.replaying = True
+            raise AssertionError(problem)
 
     def classify(self, req: Req, response: httpx.Response) -> str | None:
         if response.status_code == 400 and response.content == UVICORN_INVALID:
@@ -552,15 +596,15 @@ class Fuzzer:
         except httpx.HTTPError:
             return False
 
-    def fail(self, req: Req, outcome: httpx.Response | str, problem: str) -> None:
+    def record(self, req: Req, outcome: httpx.Response | str, problem: str) -> str:
+        """Keep the failing request (the latest, so the shrunk one); its signature."""
         signature = f"{self.group}: {req.method} {endpoint_of(req.path)}: {problem}"
         previous = self.failures.get(signature, {})
         self.failures[signature] = {
             "signature": signature, "group": self.group, "problem": problem,
             "count": previous.get("count", 0) + 1, "request": req.record(),
             "response": response_record(outcome)}
-        if signature not in self.quiet:
-            raise AssertionError(signature)
+        return signature
 
 
 def response_record(outcome: httpx.Response | str) -> dict[str, Any] | str:
@@ -578,7 +622,7 @@ def run_group(fuzzer: Fuzzer, strategy: st.SearchStrategy[Req], examples: int, s
               shrink: bool) -> str:
     """One hypothesis run; "passed" or what ended it (a new failure, after shrinking)."""
     phases = [Phase.generate, Phase.shrink] if shrink else [Phase.generate]
-    fuzzer.quiet = set(fuzzer.failures)
+    fuzzer.quiet, fuzzer.replaying = set(fuzzer.failures), False
 
     @seed(seed_value)
     @settings(max_examples=examples, deadline=None, database=None, phases=phases,
@@ -589,16 +633,32 @@ def run_group(fuzzer: Fuzzer, strategy: st.SearchStrategy[Req], examples: int, s
         fuzzer.check(req)
 
     try:
-        fuzz()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Generating overly large repr")
+            fuzz()
     except Exception as error:   # hypothesis re-raises the (shrunk) failure
         return f"failed: {str(error).splitlines()[0][:200]}"
     return "passed"
 
 
+def sweep(fuzzer: Fuzzer, target: Target) -> None:
+    """Every method on every known path once, with valid keys and a valid body."""
+    fuzzer.group = "sweep"
+    headers = {"x-api-key": target.api_key.encode(), "x-admin-key": target.admin_key.encode(),
+               "content-type": b"application/json"}
+    for method, path in itertools.product(METHODS, KNOWN_PATHS):
+        body = target.native_body() if path == "/v1/translate" else target.body()
+        with contextlib.suppress(AssertionError):   # recorded; the sweep goes on
+            fuzzer.check(Req(method, path, headers, json_bytes(body)))
+        fuzzer.replaying = False
+    print(f"  sweep: {fuzzer.by_group['sweep']} requests, {len(fuzzer.failures)} failures",
+          flush=True)
+
+
 def fuzz_groups(fuzzer: Fuzzer, groups: dict[str, st.SearchStrategy[Req]], per_group: int,
                 args: argparse.Namespace) -> dict[str, list[str]]:
-    """Each group until it has sent ``per_group`` requests (or MAX_ROUNDS runs, each with the
-    next seed); the outcome of every run."""
+    """Each group until it has sent ``per_group`` generated requests, not counting shrinking
+    (or MAX_ROUNDS runs, each with the next seed); the outcome of every run."""
     outcomes: dict[str, list[str]] = {name: [] for name in groups}
     for name, strategy in groups.items():
         fuzzer.group = name
@@ -609,8 +669,8 @@ def fuzz_groups(fuzzer: Fuzzer, groups: dict[str, st.SearchStrategy[Req]], per_g
             outcome = run_group(fuzzer, strategy, remaining, args.seed + round_number,
                                 not args.no_shrink)
             outcomes[name].append(outcome)
-            print(f"{name:>7} run {round_number}: {outcome} ({fuzzer.by_group[name]} requests)",
-                  flush=True)
+            print(f"{name:>7} run {round_number}: {outcome} ({fuzzer.by_group[name]} requests, "
+                  f"{fuzzer.shrinking[name]} shrinking)", flush=True)
     return outcomes
 
 
@@ -663,6 +723,7 @@ def fuzz_server(args: argparse.Namespace, url: str, process: subprocess.Popen | 
         per_group = max(args.examples, math.ceil(args.total / len(groups)))
         started = time.perf_counter()
         try:
+            sweep(fuzzer, target)
             outcomes = fuzz_groups(fuzzer, groups, per_group, args)
         except ServerGone as gone:
             outcomes = {"stopped": [f"server gone: {gone}"]}
@@ -670,8 +731,9 @@ def fuzz_server(args: argparse.Namespace, url: str, process: subprocess.Popen | 
         after = final_checks(fuzzer, target)
     return {"pair": f"{target.source}-{target.target}", "examples_per_group": per_group,
             "fuzz_seconds": round(elapsed, 1),
-            "requests_per_s": round(fuzzer.by_status.total() / elapsed, 1) if elapsed else None,
+            "requests_per_s": round(fuzzer.sent / elapsed, 1) if elapsed else None,
             "total_requests": fuzzer.sent, "by_group": dict(fuzzer.by_group),
+            "shrinking_by_group": dict(fuzzer.shrinking),
             "group_runs": outcomes, "by_status": dict(fuzzer.by_status),
             "by_endpoint": {k: dict(v) for k, v in sorted(fuzzer.by_endpoint.items())},
             "not_sent": dict(fuzzer.not_sent), "protocol_rejections": fuzzer.protocol_rejections,

@@ -151,11 +151,9 @@ async def wait_results(futures: list[asyncio.Future], deadline: float,
     sentences."""
     gathered = asyncio.gather(*futures)
     stopping = asyncio.ensure_future(shutdown.wait())
-    waiting: set[asyncio.Future] = {gathered, stopping}
-    disconnect = None
-    if request is not None:
-        disconnect = asyncio.ensure_future(wait_for_disconnect(request))
-        waiting.add(disconnect)
+    disconnect = None if request is None else asyncio.ensure_future(
+        wait_for_disconnect(request))
+    waiting = {gathered, stopping} | ({disconnect} if disconnect else set())
     remaining = max(0.0, deadline - asyncio.get_running_loop().time())
     try:
         done, _ = await asyncio.wait(waiting, timeout=remaining,
@@ -163,33 +161,40 @@ async def wait_results(futures: list[asyncio.Future], deadline: float,
         cancelled = any(future.cancelled() for future in futures)   # by the server
         if gathered in done and not cancelled:
             return gathered.result()
-        if disconnect is not None and disconnect in done:
-            raise ClientDisconnected("the client disconnected; its work was dropped")
-        if stopping in done or shutdown.is_set():
-            raise NotReady("the server shut down before the request finished; retry on another "
-                           "replica")
-        if cancelled:
-            raise NotReady("the request's work was cancelled by the server; retry later")
-        raise DeadlineExceeded("the request did not finish before its deadline; its remaining "
-                               "sentences were dropped")
+        raise unfinished_error(disconnect in done, shutdown.is_set(), cancelled)
     except (ServiceError, asyncio.CancelledError):
         raise
-    except torch.cuda.OutOfMemoryError:
-        raise OutOfMemory("out of GPU memory even for a single sentence; retry later") from None
-    except InputTooLongError as error:
-        raise InputTooLong(str(error)) from None
-    except DecodingInterrupted:
-        raise Overloaded("the batch ran past the server's time limit (max_batch_seconds) and "
-                         "was stopped; retry with less work") from None
     except Exception as error:
-        raise TranslationFailed(f"translation failed: {type(error).__name__}: {error}") from None
+        raise failure_error(error) from None
     finally:
-        for future in futures:
-            future.cancel()
-        gathered.cancel()
-        stopping.cancel()
-        if disconnect is not None:
-            disconnect.cancel()
+        for future in (*futures, gathered, stopping, disconnect):
+            if future is not None:
+                future.cancel()
+
+
+def unfinished_error(disconnected: bool, shutting_down: bool, cancelled: bool) -> ServiceError:
+    """Why a request's translations did not all arrive."""
+    if disconnected:
+        return ClientDisconnected("the client disconnected; its work was dropped")
+    if shutting_down:
+        return NotReady("the server shut down before the request finished; retry on another "
+                        "replica")
+    if cancelled:
+        return NotReady("the request's work was cancelled by the server; retry later")
+    return DeadlineExceeded("the request did not finish before its deadline; its remaining "
+                            "sentences were dropped")
+
+
+def failure_error(error: Exception) -> ServiceError:
+    """The service error for a translation that raised."""
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return OutOfMemory("out of GPU memory even for a single sentence; retry later")
+    if isinstance(error, InputTooLongError):
+        return InputTooLong(str(error))
+    if isinstance(error, DecodingInterrupted):
+        return Overloaded("the batch ran past the server's time limit (max_batch_seconds) and "
+                          "was stopped; retry with less work")
+    return TranslationFailed(f"translation failed: {type(error).__name__}")
 
 
 async def wait_for_disconnect(request: Request) -> None:
