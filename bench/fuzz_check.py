@@ -74,6 +74,7 @@ BOUNDARY = b"fuzzboundary"
 UVICORN_INVALID = b"Invalid HTTP request received."
 MISSING = object()   # a field left out of the body
 MAX_ROUNDS = 5       # hypothesis runs per group (a run ends at a new failure)
+SHRINK_SECONDS = 30  # shrinking time per failure (a 504 costs the 10 s deadline per try)
 TIMEOUT_S = 15.0
 
 
@@ -485,6 +486,10 @@ class ServerGone(BaseException):
     """The server exited or stopped answering: the fuzzing stops (not shrunk by hypothesis)."""
 
 
+class StopShrinking(BaseException):
+    """Shrinking a failure took SHRINK_SECONDS: the run ends with the smallest example yet."""
+
+
 def endpoint_of(path: str) -> str:
     path = path.split("?", 1)[0]
     if path in KNOWN_PATHS:
@@ -534,6 +539,8 @@ class Fuzzer:
     by_group: Counter[str] = field(default_factory=Counter)
     shrinking: Counter[str] = field(default_factory=Counter)   # sent while shrinking, by group
     replaying: bool = False           # after a new failure: hypothesis shrinks and replays
+    shrink_until: float = 0.0         # time.monotonic() when shrinking stops
+    new_failure: str = ""             # signature of the failure being shrunk
     not_sent: Counter[str] = field(default_factory=Counter)
     protocol_rejections: int = 0      # uvicorn's plain-text 400 for bytes it cannot parse
     failures: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -564,6 +571,8 @@ class Fuzzer:
     def check(self, req: Req) -> None:
         """Send the request and check the properties; AssertionError on a new failure (for
         hypothesis to shrink), ServerGone when the server is no longer there."""
+        if self.replaying and time.monotonic() > self.shrink_until:
+            raise StopShrinking(self.new_failure)
         outcome = self.send(req)
         if outcome is None:
             return
@@ -574,9 +583,14 @@ class Fuzzer:
         if not self.alive(outcome):
             self.record(req, outcome, "the server died")
             raise ServerGone("the server died")
-        if problem is not None and self.record(req, outcome, problem) not in self.quiet:
-            self.replaying = True
-            raise AssertionError(problem)
+        if problem is None:
+            return
+        signature = self.record(req, outcome, problem)
+        if signature not in self.quiet:
+            if not self.replaying:
+                self.replaying, self.new_failure = True, signature
+                self.shrink_until = time.monotonic() + SHRINK_SECONDS
+            raise AssertionError(signature)
 
     def classify(self, req: Req, response: httpx.Response) -> str | None:
         if response.status_code == 400 and response.content == UVICORN_INVALID:
@@ -636,6 +650,8 @@ def run_group(fuzzer: Fuzzer, strategy: st.SearchStrategy[Req], examples: int, s
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Generating overly large repr")
             fuzz()
+    except StopShrinking as stopped:
+        return f"failed (shrinking stopped after {SHRINK_SECONDS} s): {stopped}"
     except Exception as error:   # hypothesis re-raises the (shrunk) failure
         return f"failed: {str(error).splitlines()[0][:200]}"
     return "passed"

@@ -110,8 +110,12 @@ def prepare_sentences(slot: ModelSlot, texts: list[list[list[str]]]) -> list[Sou
 
 
 def check_cost(sources: list[Source], options: TranslateOptions, settings: Settings) -> None:
-    """Refuse (413) a request whose decoding work, sentences x beam x output-token limit, is
-    above the server's budget: bounded before any of it starts."""
+    """Refuse (413) a request with more sentences than the server takes at once, or whose
+    decoding work, sentences x beam x output-token limit, is above its budget: bounded before
+    any of it starts."""
+    if len(sources) > settings.max_request_sentences:
+        raise TooLarge(f"the texts hold {len(sources)} sentences; the limit is "
+                       f"{settings.max_request_sentences} per request")
     search = options.search
     cost = sum(search.beam_size * max_output_tokens(len(s), search) for s in sources)
     if cost > settings.max_request_cost:
@@ -150,6 +154,7 @@ async def wait_results(futures: list[asyncio.Future], deadline: float,
     period or a failure the unfinished futures are cancelled, so the batcher drops their
     sentences."""
     gathered = asyncio.gather(*futures)
+    gathered.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved
     stopping = asyncio.ensure_future(shutdown.wait())
     disconnect = None if request is None else asyncio.ensure_future(
         wait_for_disconnect(request))

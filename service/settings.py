@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     max_output_ratio: float = Field(4.0, ge=0, description="largest max_len_a a request may ask")
     max_length_penalty: float = Field(5.0, ge=0, description="largest length_penalty (GNMT "
                                       "alpha) a request may ask")
+    max_request_sentences: int = Field(256, ge=1, description="sentences per request, after "
+                                       "splitting its texts")
     max_request_cost: int = Field(400_000, ge=1, description="sentences x beam x output-token "
                                   "limit summed over a request's sentences")
     max_batch_seconds: float = Field(20.0, gt=0, description="a running batch stops after this "

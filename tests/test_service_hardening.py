@@ -62,6 +62,14 @@ def test_a_request_above_the_work_budget_is_refused_before_it_starts(tmp_path):
     assert all(len(batch) <= 5 for batch in fake.batches)
 
 
+def test_a_request_with_too_many_sentences_is_refused(tmp_path):
+    settings, factory, fake = fake_setup(tmp_path, max_request_sentences=10)
+    (response,) = post_all(settings, factory, [
+        ("/translate", {"json": libre("a. " * 11)})])
+    assert response.status_code == 413 and "11 sentences" in response.json()["error"]
+    assert fake.translated() == ["Hello world."]
+
+
 def test_every_sentence_output_is_capped_at_max_output_tokens(tmp_path):
     settings, factory, fake = fake_setup(tmp_path, max_output_tokens=12)
     post_all(settings, factory, [("/v1/translate", {"json": NATIVE})])
