@@ -150,9 +150,12 @@ async def stall(args: argparse.Namespace, server: Server) -> dict:
             http, f"{server.url}/translate", normal_bodies(args), stop, normal_lat, normal_st)))
         await asyncio.sleep(args.duration)
         stop.set()
-        rss = server.rss_mib()
-        exit_info = server.terminate()
+        await asyncio.wait(tasks[-1:], timeout=60)     # the normal client's last request
+        for task in tasks[:-1]:                        # heavy requests: the clients give up
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        rss = server.rss_mib()
+        exit_info = await asyncio.get_running_loop().run_in_executor(None, server.terminate)
     return {"normal": latency_summary(normal_lat, normal_st),
             "heavy": latency_summary(heavy_lat, heavy_st), "heavy_request": {
                 **fields, "texts": len(texts)}, "rss_mib": round(rss, 1), **exit_info}

@@ -34,12 +34,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="also copy the model to DIR/en-date.pt (a service models folder)")
     args = parser.parse_args(argv)
     config = load_config(args.config, args.overrides)
-    model_path = RunFolder(config.run_dir()).best_file
-    if args.retrain or not model_path.is_file():
+    run = RunFolder(config.run_dir())
+    model_path = run.best_file
+    if args.retrain or not (model_path.is_file() or run.model_file.is_file()):
         started = time.perf_counter()
         print(f"training the demo model into {config.run_dir()} ...", flush=True)
         Trainer.build(config, on_event=print_validation).train()
         print(f"trained in {time.perf_counter() - started:.0f} s")
+    if not model_path.is_file():   # the time limit came before the first validation
+        model_path = run.model_file
     translator = Translator.from_file(model_path)
     data = config.data
     test_src, test_ref = demo_splits(data.demo_train_size, data.demo_valid_size,

@@ -74,8 +74,9 @@ class Settings(BaseSettings):
     admin_api_key: str | None = Field(None, description="key of the /admin endpoints; unset "
                                       "disables them")
     metrics_api_key: str | None = Field(None, description="when set, /metrics needs it")
-    max_connections: int = Field(256, ge=1, description="concurrent connections; more are "
-                                 "refused with 503")
+    max_connections: int = Field(1000, ge=1, description="open connections; above it a "
+                                 "request gets 503, above twice it a new connection is closed "
+                                 "(keep it under the process's open-file limit)")
     header_timeout_s: float = Field(10.0, gt=0, description="time to send the request headers")
     body_timeout_s: float = Field(10.0, gt=0, description="time to send the request body")
     keep_alive_s: float = Field(5.0, gt=0, description="idle time of a kept-alive connection")
