@@ -391,26 +391,26 @@ def deep_json(draw: st.DrawFn, target: Target) -> bytes:
 
 # ---------------------------------------------------------------- requests
 
-@st.composite
-def libre_requests(draw: st.DrawFn, target: Target) -> Req:
+def translate_request(draw: st.DrawFn, target: Target, path: str,
+                      fields: dict[str, st.SearchStrategy[Any]], forms: bool) -> Req:
+    """A POST to a translate endpoint: fields (some hostile), a key somewhere, an encoding."""
     headers, key, query = draw(credentials(target.api_key))
-    body = draw(body_of(libre_fields(target)))
+    body = draw(body_of(fields))
     if key is not MISSING:
         body["api_key"] = key
-    content_type, content = draw(encoded(body, forms=True))
-    return Req("POST", "/translate" + query, with_type(headers, content_type), content,
-               draw(chunked()))
+    content_type, content = draw(encoded(body, forms=forms))
+    return Req("POST", path + query, with_type(headers, content_type), content, draw(chunked()))
+
+
+@st.composite
+def libre_requests(draw: st.DrawFn, target: Target) -> Req:
+    return translate_request(draw, target, "/translate", libre_fields(target), forms=True)
 
 
 @st.composite
 def native_requests(draw: st.DrawFn, target: Target) -> Req:
-    headers, key, query = draw(credentials(target.api_key))
-    body = draw(body_of(native_fields(target)))
-    if key is not MISSING:
-        body["api_key"] = key
-    content_type, content = draw(encoded(body, forms=draw(st.integers(0, 9)) == 9))
-    return Req("POST", "/v1/translate" + query, with_type(headers, content_type), content,
-               draw(chunked()))
+    forms = draw(st.integers(0, 9)) == 9          # now and then a form the endpoint refuses
+    return translate_request(draw, target, "/v1/translate", native_fields(target), forms)
 
 
 @st.composite
