@@ -1,14 +1,16 @@
 """The HTTP translation service: FastAPI app factory, lifespan (model loading, SIGHUP reload,
 draining on shutdown) and error handlers.
 
-Run with uvicorn (settings from ``S2S_*`` environment variables, see service/settings.py)::
+Run with ``s2s-serve [--settings FILE] [--models-dir DIR] [--port N] ...`` (service.server:
+connection limits, a draining shutdown), or with plain uvicorn (settings from ``S2S_*``
+environment variables, see service/settings.py; without those server-side guards)::
 
     S2S_MODELS_DIR=models uvicorn service.app:create_app --factory --host 0.0.0.0 --port 8000
 
-or ``python scripts/serve.py [--settings FILE] [--models-dir DIR] [--port N] ...``.
-Models load in the background after start: /health answers at once, /ready once every model
-is loaded and warmed up. SIGHUP (or POST /admin/reload) reloads new or changed model files;
-SIGTERM lets in-flight requests finish, then drains the batchers.
+Models load in the background after start: /health answers at once, /ready once a model is
+loaded and warmed up. SIGHUP (or POST /admin/reload, with the admin key) reloads new or changed
+model files. On shutdown whatever is still queued is cancelled (s2s-serve has already given
+in-flight requests their grace period).
 """
 
 from __future__ import annotations
