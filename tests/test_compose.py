@@ -115,6 +115,15 @@ def test_commands_run_real_entry_points(services):
     assert command_of(services["trainer"])[0] == "s2s-train"
 
 
+def test_stop_grace_period_exceeds_the_shutdown_grace(services):
+    from service.server import SHUTDOWN_MARGIN_S
+
+    for name in TRANSLATORS:
+        grace = float(environment(services[name])["S2S_SHUTDOWN_GRACE_S"])
+        stop = services[name]["stop_grace_period"]
+        assert stop.endswith("s") and float(stop[:-1]) > grace + SHUTDOWN_MARGIN_S, name
+
+
 def test_gpu_reservation_and_cpu_fallback(services):
     devices = services["translator"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
