@@ -3,6 +3,7 @@ readiness, metrics, reload and the web page."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,18 @@ from service.errors import (
     UnsupportedFormat,
     UnsupportedMediaType,
 )
-from service.pipeline import TextResult, finite, translate_texts
+from service.langid import Detection
+from service.pipeline import (
+    TextResult,
+    check_limits,
+    finite,
+    translate_auto,
+    translate_texts,
+)
 from service.schemas import (
     CandidateOut,
+    DetectedLanguage,
+    DetectRequest,
     Language,
     LibreTranslateRequest,
     LibreTranslateResponse,
@@ -151,17 +161,63 @@ async def translate_libre(request: Request) -> dict[str, Any]:
     if query.format != "text":
         raise UnsupportedFormat(f"format {query.format!r} is not supported; send plain text "
                                 "with format 'text'")
-    texts = [query.q] if isinstance(query.q, str) else query.q
+    single = isinstance(query.q, str)
+    texts = [query.q] if single else query.q
     options = make_options(service, None, query.alternatives + 1)
-    results = await translate_texts(service.registry, service.settings, query.source,
-                                    query.target, texts, options, request)
+    results, detections = await translate_any(service, request, query.source, query.target,
+                                              texts, options)
     translated = [result.text for result in results]
-    answer: dict[str, Any] = {
-        "translatedText": translated[0] if isinstance(query.q, str) else translated}
+    answer: dict[str, Any] = {"translatedText": translated[0] if single else translated}
     if query.alternatives:
         alternatives = [alternatives_of(result, query.alternatives) for result in results]
-        answer["alternatives"] = alternatives[0] if isinstance(query.q, str) else alternatives
+        answer["alternatives"] = alternatives[0] if single else alternatives
+    if detections is not None:
+        detected = [detected_language(d) for d in detections]
+        answer["detectedLanguage"] = detected[0] if single else detected
     return answer
+
+
+AUTO = "auto"
+
+
+async def translate_any(service: Any, request: Request, source: str, target: str,
+                        texts: list[str], options: TranslateOptions
+                        ) -> tuple[list[TextResult], list[Detection | None] | None]:
+    """Through the given pair, or with source "auto" through each text's detected one."""
+    if source.lower() != AUTO:
+        return await translate_texts(service.registry, service.settings, source, target, texts,
+                                     options, request), None
+    return await translate_auto(service.registry, service.langid, service.settings, target,
+                                texts, options, request)
+
+
+def detected_language(detection: Detection | None) -> dict[str, Any]:
+    """LibreTranslate's detectedLanguage (a blank text: no language, confidence 0)."""
+    if detection is None:
+        return {"language": "", "confidence": 0.0}
+    return {"language": detection.language, "confidence": detection.confidence}
+
+
+DETECT_BODY = DetectRequest.model_json_schema()
+
+
+@router.post("/detect", summary="Detect languages (LibreTranslate-compatible)",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": DETECT_BODY},
+                 "application/x-www-form-urlencoded": {"schema": DETECT_BODY}}}})
+async def detect(request: Request) -> list[Any]:
+    """Per text, the served source languages best first with confidences 0-100; a string
+    ``q`` gets one such list, a list ``q`` one per item."""
+    service = service_of(request)
+    query = validated(DetectRequest, await authorized_body(request, service, forms=True))
+    single = isinstance(query.q, str)
+    texts = [query.q] if single else query.q
+    check_limits(texts, service.settings)
+    candidates = sorted({slot.source for slot in service.registry.serving_slots()})
+    ranked = await asyncio.to_thread(service.langid.detect, texts, candidates)
+    answers = [[{"language": d.language, "confidence": d.confidence} for d in options]
+               for options in ranked]
+    return answers[0] if single else answers
 
 
 def alternatives_of(result: TextResult, wanted: int) -> list[str]:
@@ -190,10 +246,13 @@ async def translate_native(request: Request) -> NativeTranslateResponse:
     options = make_options(service, query.beam_size, query.n_best, query.replace_unk,
                            length_penalty=query.length_penalty, max_len_a=query.max_len_a,
                            max_len_b=query.max_len_b, return_attention=query.return_attention)
-    results = await translate_texts(service.registry, service.settings, query.source,
-                                    query.target, query.texts, options, request)
+    results, detections = await translate_any(service, request, query.source, query.target,
+                                              query.texts, options)
+    outputs = [text_out(r, query) for r in results]
+    for output, detection in zip(outputs, detections or []):
+        output.detected_language = DetectedLanguage(**detected_language(detection))
     return NativeTranslateResponse(source=query.source, target=query.target,
-                                   translations=[text_out(r, query) for r in results])
+                                   translations=outputs)
 
 
 def text_out(result: TextResult, query: NativeTranslateRequest) -> TextOut:

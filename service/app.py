@@ -20,7 +20,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from fastapi import FastAPI, Request
@@ -33,6 +33,7 @@ from starlette.exceptions import HTTPException
 
 from service.api import STATIC, router
 from service.errors import ServiceError
+from service.langid import LanguageIdentifier
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, MetricsMiddleware, error_response
 from service.models import ModelRegistry, TranslatorFactory
@@ -47,6 +48,7 @@ class Service:
     settings: Settings
     metrics: Metrics
     registry: ModelRegistry
+    langid: LanguageIdentifier = field(default_factory=LanguageIdentifier)
 
 
 def create_app(settings: Settings | None = None,

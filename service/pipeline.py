@@ -27,6 +27,7 @@ from service.errors import (
     TranslationFailed,
     UnknownPair,
 )
+from service.langid import Detection, LanguageIdentifier
 from service.models import ModelRegistry, ModelSlot
 from service.settings import Settings
 from service.text import join_text, sentences_of, split_text
@@ -87,10 +88,8 @@ def find_slot(registry: ModelRegistry, source: str, target: str) -> ModelSlot:
                        "after a successful reload")
     if slot is not None or not registry.startup_done:
         raise NotReady(f"the model for {pair} is not loaded yet; retry later")
-    available = ", ".join(s.pair for s in registry.serving_slots()) or "none"
-    hint = " (language detection 'auto' is not supported)" if source == "auto" else ""
-    raise UnknownPair(f"no model translates {source!r} to {target!r}{hint}; "
-                      f"available pairs: {available}")
+    raise UnknownPair(f"no model translates {source!r} to {target!r}; "
+                      f"available pairs: {available_pairs(registry)}")
 
 
 def prepare_sentences(slot: ModelSlot, texts: list[list[list[str]]]) -> list[Source]:
@@ -146,6 +145,50 @@ async def translate_texts(registry: ModelRegistry, settings: Settings, source: s
         out.append(TextResult(lines, mine, results[start:start + len(mine)]))
         start += len(mine)
     return out
+
+
+async def detect_languages(registry: ModelRegistry, identifier: LanguageIdentifier,
+                           texts: Sequence[str]) -> list[Detection | None]:
+    """Each text's most likely source language among those the server has models for (None
+    for a text without letters)."""
+    candidates = sorted({slot.source for slot in registry.serving_slots()})
+    ranked = await asyncio.to_thread(identifier.detect, list(texts), candidates)
+    return [options[0] if options else None for options in ranked]
+
+
+def available_pairs(registry: ModelRegistry) -> str:
+    return ", ".join(slot.pair for slot in registry.serving_slots()) or "none"
+
+
+async def translate_auto(registry: ModelRegistry, identifier: LanguageIdentifier,
+                         settings: Settings, target: str, texts: Sequence[str],
+                         options: TranslateOptions, request: Request | None = None
+                         ) -> tuple[list[TextResult], list[Detection | None]]:
+    """Translate texts whose source language is detected per text: each language's texts go
+    through that pair's batcher (concurrently). Blank texts translate to blank."""
+    check_limits(texts, settings)
+    detections = await detect_languages(registry, identifier, texts)
+    groups: dict[str, list[int]] = {}
+    for number, (text, detection) in enumerate(zip(texts, detections)):
+        if detection is None and text.strip():
+            raise UnknownPair(f"the language of text {number} could not be detected; send "
+                              f"its source language (available pairs: {available_pairs(registry)})")
+        if detection is not None:
+            groups.setdefault(detection.language, []).append(number)
+    for language, numbers in groups.items():
+        if f"{language}-{target.lower()}" not in registry.slots:
+            found = detections[numbers[0]]
+            raise UnknownPair(f"text {numbers[0]} was detected as {language!r} (confidence "
+                              f"{found.confidence:g}), and no model translates {language!r} to "
+                              f"{target!r}; available pairs: {available_pairs(registry)}")
+    results: list[TextResult] = [TextResult([], [], []) for _ in texts]
+    translated = await asyncio.gather(*(
+        translate_texts(registry, settings, language, target, [texts[i] for i in numbers],
+                        options, request) for language, numbers in groups.items()))
+    for numbers, group_results in zip(groups.values(), translated):
+        for number, result in zip(numbers, group_results):
+            results[number] = result
+    return results, detections
 
 
 async def wait_results(futures: list[asyncio.Future], deadline: float,

@@ -38,9 +38,24 @@ class LibreTranslateRequest(BaseModel):
     api_key: Text | None = Field(None, max_length=256)
 
 
+class DetectedLanguage(BaseModel):
+    language: str = Field(description="ISO 639-1 code")
+    confidence: float = Field(description="0-100")
+
+
 class LibreTranslateResponse(BaseModel):
     translatedText: str | list[str]  # noqa: N815 (LibreTranslate's name)
     alternatives: list[str] | list[list[str]] | None = None
+    detectedLanguage: DetectedLanguage | list[DetectedLanguage] | None = None  # noqa: N815
+
+
+class DetectRequest(BaseModel):
+    """LibreTranslate's /detect body (JSON or form fields)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    q: Text | list[Text] = Field(description="a text or a list of texts")
+    api_key: Text | None = Field(None, max_length=256)
 
 
 class NativeTranslateRequest(BaseModel):
@@ -86,6 +101,8 @@ class SentenceOut(BaseModel):
 
 class TextOut(BaseModel):
     translation: str
+    detected_language: DetectedLanguage | None = Field(
+        None, description="with source 'auto': the language the text was detected as")
     score: float | None = Field(None, description="sum of the sentences' log-probabilities")
     candidates: list[CandidateOut] | None = None
     sentences: list[SentenceOut]
