@@ -292,7 +292,7 @@ def language_cases(t: Target) -> list[Case]:
 
     return [
         body("unknown pair xx-yy", "400", source="xx", target="yy"),
-        body("source auto", "400", source="auto"),
+        body("source auto (detected per text)", "200|4xx", source="auto"),  # by --text
         body("source code of 10,000 characters", "422", source="x" * 10_000),
         body("source with path characters ../../etc", "4xx", source="../../etc"),
         body("source as a list", "422", source=[t.source]),
@@ -398,10 +398,32 @@ def after_cases(t: Target) -> list[Case]:
     ]
 
 
+def detect_cases(t: Target) -> list[Case]:
+    """/detect and source "auto": the same hostile shapes as the translate endpoints."""
+    keyed = {**JSON_TYPE, **key_header(t)}
+    return [
+        Case("/detect JSON nested 200,000 deep", "POST", "/detect", "4xx",
+             content=b"[" * 200_000 + b"]" * 200_000, headers=keyed),
+        Case("/detect lone surrogate in q", "POST", "/detect", "422",
+             content=b'{"q": "\\ud800"}', headers=keyed),
+        Case("/detect 10,000 items", "POST", "/detect", "413",
+             json={"q": ["a"] * 10_000}, headers=key_header(t)),
+        Case("/detect no key", "POST", "/detect", "401", json={"q": t.text}),
+        Case("/detect text/plain", "POST", "/detect", "415", content=b'{"q": "a"}',
+             headers={"content-type": "text/plain", **key_header(t)}),
+        Case("/detect digits only", "POST", "/detect", "200", json={"q": "12345"},
+             headers=key_header(t)),
+        Case("source auto, target unknown", "POST", "/translate", "400",
+             json=libre(t, source="auto", target="xx"), headers=key_header(t)),
+        Case("source auto, digits only", "POST", "/translate", "4xx",
+             json=libre(t, q="12345", source="auto"), headers=key_header(t)),
+    ]
+
+
 def all_cases(t: Target) -> list[Case]:
     groups = (nesting_and_surrogate_cases, number_cases, admin_cases, content_type_cases,
               body_cases, text_cases, language_cases, key_cases, route_cases, budget_cases,
-              framing_cases, after_cases)
+              detect_cases, framing_cases, after_cases)
     return [case for group in groups for case in group(t)]
 
 
