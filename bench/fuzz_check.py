@@ -57,7 +57,8 @@ from hypothesis import strategies as st
 TEXTS = ["Hello world.", "march twenty-first, nineteen ninety-four",
          "the third of june two thousand seven", "Zwei Hunde spielen. Ein Mann fährt Rad.\n\nJa!",
          "", "   ", "\n"]
-KNOWN_PATHS = ["/translate", "/v1/translate", "/admin/reload", "/ready", "/health", "/languages",
+KNOWN_PATHS = ["/translate", "/v1/translate", "/detect", "/admin/reload", "/ready", "/health",
+               "/languages",
                "/v1/models", "/metrics", "/", "/static/index.html", "/static/app.js", "/docs",
                "/openapi.json"]
 METHODS = ["GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD"]
@@ -415,7 +416,8 @@ def native_requests(draw: st.DrawFn, target: Target) -> Req:
 
 @st.composite
 def raw_requests(draw: st.DrawFn, target: Target) -> Req:
-    path = draw(st.sampled_from(["/translate", "/translate", "/v1/translate", "/admin/reload"]))
+    path = draw(st.sampled_from(["/translate", "/translate", "/v1/translate", "/detect",
+                                 "/admin/reload"]))
     content = draw(st.one_of(st.binary(max_size=2000), mutated_json(target),
                              invalid_utf8_json(target), deep_json(target)))
     content_type = draw(st.just(b"application/json") | content_types())
