@@ -57,8 +57,8 @@ from hypothesis import strategies as st
 TEXTS = ["Hello world.", "march twenty-first, nineteen ninety-four",
          "the third of june two thousand seven", "Zwei Hunde spielen. Ein Mann fährt Rad.\n\nJa!",
          "", "   ", "\n"]
-KNOWN_PATHS = ["/translate", "/v1/translate", "/detect", "/admin/reload", "/ready", "/health",
-               "/languages",
+KNOWN_PATHS = ["/translate", "/v1/translate", "/detect", "/suggest", "/frontend/settings",
+               "/admin/reload", "/ready", "/health", "/languages",
                "/v1/models", "/metrics", "/", "/static/index.html", "/static/app.js", "/docs",
                "/openapi.json"]
 METHODS = ["GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD"]

@@ -19,10 +19,13 @@ from service.errors import (
     InvalidJson,
     InvalidRequest,
     ReloadFailed,
+    SuggestionsDisabled,
+    TooLarge,
     UnsupportedFormat,
     UnsupportedMediaType,
 )
 from service.langid import Detection
+from service.models import LANGUAGE_NAMES
 from service.pipeline import (
     TextResult,
     check_limits,
@@ -40,6 +43,7 @@ from service.schemas import (
     NativeTranslateRequest,
     NativeTranslateResponse,
     SentenceOut,
+    SuggestRequest,
     TextOut,
 )
 from service.security import (
@@ -290,6 +294,40 @@ def sentence_out(source: str, result: Translation, query: NativeTranslateRequest
         tokens=result.tokens if tokens else None,
         attention=result.attention if query.return_attention else None,
         candidates=candidates)
+
+
+@router.get("/frontend/settings", summary="What LibreTranslate's web UI reads")
+async def frontend_settings(request: Request) -> dict[str, Any]:
+    settings = service_of(request).settings
+    languages = service_of(request).registry.languages()
+    target = languages[0]["targets"][0] if languages else "en"
+    return {"apiKeys": False, "charLimit": settings.max_item_chars, "frontendTimeout": 500,
+            "keyRequired": bool(settings.api_keys),
+            "suggestions": settings.suggestions_db is not None,
+            "filesTranslation": False, "supportedFilesFormat": [],
+            "language": {"source": {"code": "auto", "name": "Auto Detect"},
+                         "target": {"code": target, "name": LANGUAGE_NAMES.get(target, target)}}}
+
+
+SUGGEST_BODY = SuggestRequest.model_json_schema()
+
+
+@router.post("/suggest", summary="Suggest a better translation (when enabled: stored durably)",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": SUGGEST_BODY},
+                 "application/x-www-form-urlencoded": {"schema": SUGGEST_BODY}}}})
+async def suggest(request: Request) -> dict[str, bool]:
+    service = service_of(request)
+    if service.suggestions is None:
+        raise SuggestionsDisabled("suggestions are disabled on this server (set "
+                                  "S2S_SUGGESTIONS_DB to enable them)")
+    query = validated(SuggestRequest, await authorized_body(request, service, forms=True))
+    limit = service.settings.max_item_chars
+    if max(len(query.q), len(query.s)) > limit:
+        raise TooLarge(f"a suggestion's texts may have at most {limit} characters each")
+    await asyncio.to_thread(service.suggestions.add, query.q, query.s, query.source.lower(),
+                            query.target.lower())
+    return {"success": True}
 
 
 @router.get("/languages", response_model=list[Language], summary="Language pairs served")

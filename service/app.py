@@ -39,6 +39,7 @@ from service.middleware import BodyLimitMiddleware, MetricsMiddleware, error_res
 from service.models import ModelRegistry, TranslatorFactory
 from service.server import redact_access_log
 from service.settings import Settings
+from service.suggestions import SuggestionStore
 
 log = logging.getLogger("service")
 
@@ -49,6 +50,7 @@ class Service:
     metrics: Metrics
     registry: ModelRegistry
     langid: LanguageIdentifier = field(default_factory=LanguageIdentifier)
+    suggestions: SuggestionStore | None = None
 
 
 def create_app(settings: Settings | None = None,
@@ -57,7 +59,10 @@ def create_app(settings: Settings | None = None,
     settings = settings or Settings()
     redact_access_log()
     metrics = Metrics()
-    service = Service(settings, metrics, ModelRegistry(settings, metrics, translator_factory))
+    suggestions = (None if settings.suggestions_db is None
+                   else SuggestionStore(settings.suggestions_db))
+    service = Service(settings, metrics, ModelRegistry(settings, metrics, translator_factory),
+                      suggestions=suggestions)
     app = FastAPI(title="s2s translation service", version="0.1.0", lifespan=_lifespan,
                   description="LSTM + attention NMT with dynamic batching. Errors are JSON "
                               '`{"error": message, "kind": kind}`.')

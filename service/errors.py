@@ -35,6 +35,10 @@ class AdminDisabled(ServiceError):
     status, kind = 403, "admin_disabled"
 
 
+class SuggestionsDisabled(ServiceError):
+    status, kind = 403, "suggestions_disabled"
+
+
 class Overloaded(ServiceError):
     status, kind = 503, "overloaded"
 

@@ -49,6 +49,18 @@ class LibreTranslateResponse(BaseModel):
     detectedLanguage: DetectedLanguage | list[DetectedLanguage] | None = None  # noqa: N815
 
 
+class SuggestRequest(BaseModel):
+    """LibreTranslate's /suggest body: a text and a better translation of it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    q: Text = Field(description="the original text")
+    s: Text = Field(description="the suggested translation")
+    source: Text = Field(max_length=32)
+    target: Text = Field(max_length=32)
+    api_key: Text | None = Field(None, max_length=256)
+
+
 class DetectRequest(BaseModel):
     """LibreTranslate's /detect body (JSON or form fields)."""
 

@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     reload_on_sighup: bool = True
+    suggestions_db: Path | None = Field(None, description="SQLite file that /suggest stores "
+                                        "suggested translations in; unset: /suggest is 403")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
     @field_validator("api_keys", "cors_origins", mode="before")

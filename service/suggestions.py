@@ -1,0 +1,40 @@
+"""Translation suggestions (LibreTranslate's /suggest), kept durably in SQLite for later
+fine-tuning: one row per suggestion with its pair and time. Writes go through a thread (the
+event loop never waits on the disk) and commit before the client gets its answer."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+SCHEMA = """CREATE TABLE IF NOT EXISTS suggestions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source_text TEXT NOT NULL, suggested TEXT NOT NULL,
+    source TEXT NOT NULL, target TEXT NOT NULL, created REAL NOT NULL)"""
+
+
+class SuggestionStore:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=10)
+
+    def add(self, source_text: str, suggested: str, source: str, target: str) -> None:
+        with self._lock, self._connect() as db:
+            db.execute("INSERT INTO suggestions (source_text, suggested, source, target, created)"
+                       " VALUES (?, ?, ?, ?, ?)",
+                       (source_text, suggested, source, target, time.time()))
+
+    def all(self) -> list[tuple[str, str, str, str]]:
+        """(source_text, suggested, source, target), oldest first."""
+        with self._connect() as db:
+            return db.execute("SELECT source_text, suggested, source, target FROM suggestions "
+                              "ORDER BY id").fetchall()
