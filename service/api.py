@@ -30,6 +30,7 @@ from service.pipeline import (
     TextResult,
     check_limits,
     finite,
+    rank_languages,
     translate_auto,
     translate_texts,
 )
@@ -217,8 +218,7 @@ async def detect(request: Request) -> list[Any]:
     single = isinstance(query.q, str)
     texts = [query.q] if single else query.q
     check_limits(texts, service.settings)
-    candidates = sorted({slot.source for slot in service.registry.serving_slots()})
-    ranked = await asyncio.to_thread(service.langid.detect, texts, candidates)
+    ranked = await rank_languages(service.registry, service.langid, texts)
     answers = [[{"language": d.language, "confidence": d.confidence} for d in options]
                for options in ranked]
     return answers[0] if single else answers

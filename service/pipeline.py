@@ -127,32 +127,71 @@ async def translate_texts(registry: ModelRegistry, settings: Settings, source: s
                           texts: Sequence[str], options: TranslateOptions,
                           request: Request | None = None) -> list[TextResult]:
     """Translate texts through the pair's batcher within the request deadline."""
+    return await translate_groups(registry, settings, target, texts,
+                                  {source: list(range(len(texts)))}, options, request)
+
+
+async def translate_groups(registry: ModelRegistry, settings: Settings, target: str,
+                           texts: Sequence[str], groups: dict[str, list[int]],
+                           options: TranslateOptions, request: Request | None = None
+                           ) -> list[TextResult]:
+    """Translate ``texts[i]`` for each i of ``groups[source]`` through pair source-target, as
+    one request: limits and the work budget count all its sentences; every sentence is
+    prepared and queued before the first wait (so each by the translator that serves it), and
+    one wait covers all (deadline, disconnect, shutdown). Texts in no group come back blank."""
     deadline = asyncio.get_running_loop().time() + settings.request_timeout_s
     check_limits(texts, settings)
     if registry.draining:
         raise NotReady("the server is shutting down; retry on another replica")
-    slot = find_slot(registry, source, target)
-    segmented = [split_text(text) for text in texts]
-    sources = prepare_sentences(slot, segmented)   # no await before submit: same translator
-    check_cost(sources, options, settings)
+    plans = []
+    for source, numbers in groups.items():
+        slot = find_slot(registry, source, target)
+        segmented = [split_text(texts[number]) for number in numbers]
+        plans.append((slot, numbers, segmented, prepare_sentences(slot, segmented)))
+    check_cost([source for *_, sources in plans for source in sources], options, settings)
+    futures = submit_all([(slot, sources) for slot, _, _, sources in plans], options)
     results: list[Translation] = []
-    if sources:
-        futures = slot.batcher.submit(sources, options)
+    if futures:
         results = await wait_results(futures, deadline, request, registry.drain_expired)
-    out, start = [], 0
-    for lines in segmented:
-        mine = sentences_of(lines)
-        out.append(TextResult(lines, mine, results[start:start + len(mine)]))
-        start += len(mine)
+    out = [TextResult([], [], []) for _ in texts]
+    start = 0
+    for _, numbers, segmented, _ in plans:
+        for number, lines in zip(numbers, segmented):
+            mine = sentences_of(lines)
+            out[number] = TextResult(lines, mine, results[start:start + len(mine)])
+            start += len(mine)
     return out
+
+
+def submit_all(batches: list[tuple[ModelSlot, list[Source]]], options: TranslateOptions
+               ) -> list[asyncio.Future]:
+    """Queue each pair's sentences; one future per sentence, in order. A queue that refuses
+    its part cancels what the others already took."""
+    futures: list[asyncio.Future] = []
+    try:
+        for slot, sources in batches:
+            if sources:
+                futures += slot.batcher.submit(sources, options)
+    except ServiceError:
+        for future in futures:
+            future.cancel()
+        raise
+    return futures
+
+
+async def rank_languages(registry: ModelRegistry, identifier: LanguageIdentifier,
+                         texts: Sequence[str]) -> list[list[Detection]]:
+    """Per text, the source languages the server has models for, best first (empty for a text
+    without letters)."""
+    candidates = sorted({slot.source for slot in registry.serving_slots()})
+    return await asyncio.to_thread(identifier.detect, list(texts), candidates)
 
 
 async def detect_languages(registry: ModelRegistry, identifier: LanguageIdentifier,
                            texts: Sequence[str]) -> list[Detection | None]:
     """Each text's most likely source language among those the server has models for (None
     for a text without letters)."""
-    candidates = sorted({slot.source for slot in registry.serving_slots()})
-    ranked = await asyncio.to_thread(identifier.detect, list(texts), candidates)
+    ranked = await rank_languages(registry, identifier, texts)
     return [options[0] if options else None for options in ranked]
 
 
@@ -165,7 +204,8 @@ async def translate_auto(registry: ModelRegistry, identifier: LanguageIdentifier
                          options: TranslateOptions, request: Request | None = None
                          ) -> tuple[list[TextResult], list[Detection | None]]:
     """Translate texts whose source language is detected per text: each language's texts go
-    through that pair's batcher (concurrently). Blank texts translate to blank."""
+    through that pair's batcher, all as one request (translate_groups). Blank texts translate
+    to blank."""
     check_limits(texts, settings)
     detections = await detect_languages(registry, identifier, texts)
     groups: dict[str, list[int]] = {}
@@ -181,13 +221,8 @@ async def translate_auto(registry: ModelRegistry, identifier: LanguageIdentifier
             raise UnknownPair(f"text {numbers[0]} was detected as {language!r} (confidence "
                               f"{found.confidence:g}), and no model translates {language!r} to "
                               f"{target!r}; available pairs: {available_pairs(registry)}")
-    results: list[TextResult] = [TextResult([], [], []) for _ in texts]
-    translated = await asyncio.gather(*(
-        translate_texts(registry, settings, language, target, [texts[i] for i in numbers],
-                        options, request) for language, numbers in groups.items()))
-    for numbers, group_results in zip(groups.values(), translated):
-        for number, result in zip(numbers, group_results):
-            results[number] = result
+    results = await translate_groups(registry, settings, target, texts, groups, options,
+                                     request)
     return results, detections
 
 

@@ -74,3 +74,15 @@ def test_the_native_endpoint_reports_the_detected_language(tmp_path):
     (text,) = response.json()["translations"]
     assert text["translation"] == f"fake-fr({FRENCH})"
     assert text["detected_language"]["language"] == "fr"
+
+
+def test_the_work_budget_counts_every_language_of_an_auto_request(tmp_path):
+    settings, factory = models(tmp_path, {"de-en": "fake-de", "fr-en": "fake-fr"})
+    settings = settings.model_copy(update={"max_request_cost": 150})
+    texts = [GERMAN] * 2 + [FRENCH] * 2      # each language alone fits, both together do not
+    (alone,) = run(settings, factory, [("/translate", {
+        "q": texts[:2], "source": "auto", "target": "en"})])
+    (both,) = run(settings, factory, [("/translate", {
+        "q": texts, "source": "auto", "target": "en"})])
+    assert alone.status_code == 200
+    assert both.status_code == 413 and "limit is 150" in both.json()["error"]
