@@ -47,7 +47,6 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.limit_concurrency = None    # the cap below answers in JSON instead
         if len(self.connections) > 2 * self.max_connections:
             transport.close()
             return

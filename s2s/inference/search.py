@@ -149,12 +149,13 @@ def greedy_steps(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
         best_scores, best = log_probs.max(dim=-1)
         finished = best == EOS_ID
         prev = vocab_ids(space, best, 1)
-        extend_greedy(hyps, active.tolist(), prev.tolist(), best_scores.tolist(), weights,
+        sentences = active.tolist()
+        extend_greedy(hyps, sentences, prev.tolist(), best_scores.tolist(), weights,
                       options.return_attention)
         step += 1
         if interrupt.active:
-            for row in interrupt.dropped(active.tolist()):
-                finished[row], hyps[int(active[row])] = True, None
+            for row in interrupt.dropped(sentences):
+                finished[row], hyps[sentences[row]] = True, None
         keep = (~finished).nonzero(as_tuple=True)[0]
         if keep.numel() < active.numel():
             active, best, prev = active[keep], best[keep], prev[keep]
