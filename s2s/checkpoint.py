@@ -23,6 +23,7 @@ import torch
 
 MODEL_FORMAT = "s2s-model"
 TRAIN_STATE_FORMAT = "s2s-train-state"
+SHORTLIST_FORMAT = "s2s-shortlist"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 

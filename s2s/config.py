@@ -32,11 +32,36 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class DataConfig(StrictModel):
-    """Where the parallel corpus lives and how it is filtered for training.
+class CorpusConfig(StrictModel):
+    """One training corpus: two line-aligned files (plain or ``.gz``; paths may use ``${VAR}``).
 
-    ``corpus_dir`` may use ``${VAR}`` or ``${VAR:-default}``; files are ``<dir>/<split>.<lang>``.
-    ``corpus: demo`` uses the built-in synthetic task instead of files.
+    ``weight`` is its relative sampling rate: each epoch takes every pair of the corpus with the
+    largest size/weight once, and from every other corpus weight/that weight times as many pairs
+    (a smaller corpus is repeated). ``max_len``/``max_len_ratio`` override the data section's
+    filters for this corpus; ``holdout`` pairs, chosen with the run's seed, are moved to the
+    validation set (with every training pair whose source equals a held-out source).
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    src: str
+    tgt: str
+    weight: float = Field(1.0, gt=0)
+    max_len: int | None = Field(None, ge=1)
+    max_len_ratio: float | None = Field(None, gt=0)
+    holdout: int = Field(0, ge=0, description="pairs moved to the validation set")
+
+    def paths(self) -> tuple[Path, Path]:
+        return Path(expand_env(self.src)), Path(expand_env(self.tgt))
+
+
+class DataConfig(StrictModel):
+    """Where the parallel corpora live, how they are filtered, and where prepared data goes.
+
+    Either ``corpora`` (a list of weighted corpora, validated on ``valid_src``/``valid_tgt``
+    and/or held-out pairs) or the single corpus ``<corpus_dir>/<split>.<lang>``;
+    ``corpus: demo`` uses the built-in synthetic task instead of files. ``corpus_dir`` and file
+    paths may use ``${VAR}`` or ``${VAR:-default}``. Prepared data (s2s.training.prepare) goes to
+    ``prepared_dir`` (default: ``prepared/`` in the run folder).
     """
 
     corpus: Literal["files", "demo"] = "files"
@@ -45,14 +70,50 @@ class DataConfig(StrictModel):
     tgt_lang: str = "en"
     train_split: str = "train"
     valid_split: str = "val"
+    corpora: list[CorpusConfig] = Field(default_factory=list)
+    valid_src: str | None = None
+    valid_tgt: str | None = None
     max_len: int = Field(100, ge=1, description="max subword pieces per side (training)")
     max_len_ratio: float = Field(3.0, gt=0, description="max longer/shorter side ratio")
+    prepared_dir: str | None = None
+    prepare_workers: int = Field(2, ge=1, description="encoding processes of the prepare step")
     demo_train_size: int = Field(20000, ge=1)
     demo_valid_size: int = Field(500, ge=1)
     demo_test_size: int = Field(500, ge=1)
 
+    @model_validator(mode="after")
+    def _check_corpora(self) -> DataConfig:
+        names = [corpus.name for corpus in self.corpora]
+        if len(set(names)) != len(names):
+            raise ValueError("data.corpora names must be unique")
+        if self.corpora and self.corpus != "files":
+            raise ValueError("data.corpora needs data.corpus: files")
+        if (self.valid_src is None) != (self.valid_tgt is None):
+            raise ValueError("data.valid_src and data.valid_tgt go together")
+        if self.corpora and self.valid_src is None and not any(c.holdout for c in self.corpora):
+            raise ValueError("with data.corpora, give data.valid_src/valid_tgt or a holdout")
+        return self
+
     def path(self, split: str, lang: str) -> Path:
         return Path(expand_env(self.corpus_dir)) / f"{split}.{lang}"
+
+    def training_corpora(self) -> list[CorpusConfig]:
+        """The configured corpora, or the single ``corpus_dir`` train split as one."""
+        if self.corpora:
+            return list(self.corpora)
+        return [CorpusConfig(name=self.train_split,
+                             src=str(self.path(self.train_split, self.src_lang)),
+                             tgt=str(self.path(self.train_split, self.tgt_lang)))]
+
+    def validation_files(self) -> tuple[Path, Path] | None:
+        """The validation files: valid_src/valid_tgt, else corpus_dir's valid split when no
+        corpus list is given; None when only held-out pairs validate."""
+        if self.valid_src is not None and self.valid_tgt is not None:
+            return Path(expand_env(self.valid_src)), Path(expand_env(self.valid_tgt))
+        if self.corpora:
+            return None
+        return self.path(self.valid_split, self.src_lang), self.path(self.valid_split,
+                                                                      self.tgt_lang)
 
 
 class TokenizerConfig(StrictModel):
@@ -60,7 +121,8 @@ class TokenizerConfig(StrictModel):
     vocab_size: int = Field(8000, ge=16)
     joint: bool = True
     character_coverage: float = Field(1.0, gt=0, le=1)
-    max_sentences: int = Field(2_000_000, ge=1, description="training sentences sampled by spm")
+    max_sentences: int = Field(1_000_000, ge=1, description="training sentences sampled by spm "
+                               "(a seeded sample of the corpora's lines)")
 
 
 class ModelConfig(StrictModel):

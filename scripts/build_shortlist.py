@@ -15,7 +15,7 @@ from s2s.checkpoint import MODEL_FORMAT, CheckpointError, atomic_save, load_chec
 from s2s.constants import SHORTLIST_FREQUENT, SHORTLIST_PER_SOURCE
 from s2s.inference.model_file import model_from_payload
 from s2s.inference.shortlist import Shortlist
-from s2s.training.data import DataError, read_parallel
+from s2s.training.corpus_files import DataError, read_parallel
 
 from .cli_common import fail
 

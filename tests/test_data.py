@@ -5,25 +5,33 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
 
-from s2s.training.data import (
-    BatchPlan,
-    DataError,
-    ParallelData,
-    filter_pairs,
-    read_parallel,
-)
+from s2s.inference.batching import BatchBudget, cut_sorted
+from s2s.training.corpus_files import DataError, read_parallel
+from s2s.training.data import BatchPlan, cut_ascending, epoch_draws
+from s2s.training.encoding import FilterStats, LengthFilter, keep_mask
+from s2s.training.shards import CorpusShards, TokenShard, TrainingSet
 
 
-def make_data(count: int = 200, seed: int = 0) -> ParallelData:
+class Pairs(TrainingSet):
+    """A TrainingSet that also keeps its lists (what the tests compare against)."""
+
+    def __init__(self, src: list[list[int]], tgt: list[list[int]]):
+        super().__init__([CorpusShards("train", TokenShard.from_lists(src),
+                                       TokenShard.from_lists(tgt))])
+        self.src, self.tgt = src, tgt
+
+
+def make_data(count: int = 200, seed: int = 0) -> Pairs:
     """Pairs whose sources are unique (first two tokens encode the index), lengths 2..14."""
     rng = random.Random(seed)
     src = [[4 + i % 40, 4 + i // 40] + [rng.randrange(4, 44) for _ in range(rng.randint(0, 12))]
            for i in range(count)]
     tgt = [[rng.randrange(4, 44) for _ in range(rng.randint(1, 14))] for _ in range(count)]
-    return ParallelData(src, tgt)
+    return Pairs(src, tgt)
 
 
 def source_keys(batch) -> list[tuple[int, ...]]:
@@ -31,7 +39,7 @@ def source_keys(batch) -> list[tuple[int, ...]]:
             enumerate(batch.src_lens.tolist())]
 
 
-def make_plan(data: ParallelData, seed: int = 1, rank: int = 0, world_size: int = 1) -> BatchPlan:
+def make_plan(data: TrainingSet, seed: int = 1, rank: int = 0, world_size: int = 1) -> BatchPlan:
     return BatchPlan(data, batch_tokens=60, bucket_size=3, seed=seed, rank=rank,
                      world_size=world_size)
 
@@ -87,18 +95,50 @@ def test_restored_state_continues_with_the_next_batch(drawn):
         assert torch.equal(got.src, want.src) and torch.equal(got.tgt_out, want.tgt_out)
 
 
-@pytest.mark.parametrize(("src", "tgt"), [
-    ([5] * 11, [5] * 5),   # source longer than max_len
-    ([5] * 5, [5] * 11),   # target longer than max_len
-    ([], [5, 6]),          # empty source
-    ([5, 6], []),          # empty target
-    ([5], [5] * 4),        # length ratio 4 > 3
+@pytest.mark.parametrize(("src_len", "tgt_len"), [
+    (11, 5),   # source longer than max_len
+    (5, 11),   # target longer than max_len
+    (0, 2),    # empty source
+    (2, 0),    # empty target
+    (1, 4),    # length ratio 4 > 3
 ], ids=["long-source", "long-target", "empty-source", "empty-target", "ratio"])
-def test_filter_pairs_drops_bad_pairs(src, tgt):
-    good = ParallelData([[4, 5, 6], [7] * 10, [8, 9]], [[4, 5], [7] * 10, [8, 9, 10, 11, 12, 13]])
-    data = ParallelData([good.src[0], src, *good.src[1:]], [good.tgt[0], tgt, *good.tgt[1:]])
-    kept = filter_pairs(data, max_len=10, max_ratio=3.0)
-    assert kept.src == good.src and kept.tgt == good.tgt
+def test_length_filter_drops_bad_pairs(src_len, tgt_len):
+    src = np.array([3, 10, src_len, 2])
+    tgt = np.array([2, 10, tgt_len, 6])
+    kept = keep_mask(src, tgt, LengthFilter(max_len=10, max_ratio=3.0), FilterStats())
+    assert kept.tolist() == [True, True, False, True]
+
+
+def test_cut_ascending_makes_the_batches_of_cut_sorted():
+    rng = random.Random(2)
+    lengths = sorted(rng.randint(1, 90) for _ in range(500))
+    for budget in (1, 50, 200, 1000):
+        expected = cut_sorted(range(len(lengths)), lengths, BatchBudget(budget))
+        ends = cut_ascending(np.array(lengths), budget)
+        assert ends.tolist() == np.cumsum([len(b) for b in expected]).tolist()
+
+
+def test_weights_set_how_often_each_corpus_is_drawn():
+    small = [[4, 5]] * 10
+    large = [[6, 7]] * 60
+    data = TrainingSet([
+        CorpusShards("small", TokenShard.from_lists(small), TokenShard.from_lists(small), 1.0),
+        CorpusShards("large", TokenShard.from_lists(large), TokenShard.from_lists(large), 3.0)])
+    draws = epoch_draws(data, torch.Generator().manual_seed(0))
+    from_small = int((draws < 10).sum())
+    assert (from_small, len(draws) - from_small) == (20, 60)   # 1:3, the large corpus once
+    assert set(np.bincount(draws[draws < 10]).tolist()) == {2}   # small one: two whole passes
+
+
+def test_two_ranks_read_disjoint_pairs_of_a_weighted_set():
+    pairs = [[4 + i % 40, 4 + i // 40] for i in range(300)]
+    data = TrainingSet([
+        CorpusShards("a", TokenShard.from_lists(pairs[:100]), TokenShard.from_lists(pairs[:100])),
+        CorpusShards("b", TokenShard.from_lists(pairs[100:]), TokenShard.from_lists(pairs[100:]),
+                     2.0)])
+    plans = [BatchPlan(data, 40, 2, seed=1, rank=r, world_size=2) for r in (0, 1)]
+    batches = [{tuple(b) for b in plan.epoch_batches()} for plan in plans]
+    assert not batches[0] & batches[1]
 
 
 def test_read_parallel_refuses_misaligned_files(tmp_path):

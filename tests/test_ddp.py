@@ -16,8 +16,8 @@ from tests.helpers import tiny_demo_config
 
 
 def fixed_pairs(trainer: Trainer, count: int) -> tuple[list[list[int]], list[list[int]]]:
-    data = trainer.data.train
-    return data.src[:count], data.tgt[:count]
+    pairs = [trainer.data.train.pair(index) for index in range(count)]
+    return [s.tolist() for s, _ in pairs], [t.tolist() for _, t in pairs]
 
 
 def make_trainer(run_dir, info: DistInfo) -> Trainer:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from s2s.constants import PAD_ID, SHORTLIST_FREQUENT, SHORTLIST_PER_SOURCE, SPECIAL_IDS
@@ -45,7 +46,19 @@ class Shortlist:
               src_vocab_size: int, tgt_vocab_size: int,
               per_source: int = SHORTLIST_PER_SOURCE,
               frequent: int = SHORTLIST_FREQUENT) -> Shortlist:
-        keys, src_counts, tgt_counts = _cooccurrences(src, tgt, src_vocab_size, tgt_vocab_size)
+        src_flat, src_lengths = _flatten(src)
+        tgt_flat, tgt_lengths = _flatten(tgt)
+        return cls.from_arrays(src_flat, src_lengths, tgt_flat, tgt_lengths, src_vocab_size,
+                               tgt_vocab_size, per_source, frequent)
+
+    @classmethod
+    def from_arrays(cls, src_flat: np.ndarray, src_lengths: np.ndarray, tgt_flat: np.ndarray,
+                    tgt_lengths: np.ndarray, src_vocab_size: int, tgt_vocab_size: int,
+                    per_source: int = SHORTLIST_PER_SOURCE,
+                    frequent: int = SHORTLIST_FREQUENT) -> Shortlist:
+        """``build`` from flat id arrays and per-pair lengths (prepared data)."""
+        keys, src_counts, tgt_counts = _cooccurrences(src_flat, src_lengths, tgt_flat,
+                                                      tgt_lengths, src_vocab_size, tgt_vocab_size)
         pair_keys, pair_counts = torch.unique(keys, return_counts=True)
         s, t = pair_keys // tgt_vocab_size, pair_keys % tgt_vocab_size
         dice = 2.0 * pair_counts / (src_counts[s] + tgt_counts[t])
@@ -94,21 +107,41 @@ class Shortlist:
         return cls(state["table"], state["frequent"], int(state["tgt_vocab_size"]))
 
 
-def _cooccurrences(src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]],
-                   src_vocab_size: int, tgt_vocab_size: int
+def _flatten(sequences: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.array([len(seq) for seq in sequences], dtype=np.int64)
+    flat = np.fromiter((i for seq in sequences for i in seq), dtype=np.int64,
+                       count=int(lengths.sum()))
+    return flat, lengths
+
+
+def _unique_per_pair(flat: np.ndarray, lengths: np.ndarray, vocab: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Each pair's distinct ids: (pair numbers, ids), sorted by pair then id."""
+    pairs = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    keys = np.unique(pairs * vocab + flat.astype(np.int64))
+    return keys // vocab, keys % vocab
+
+
+def _cooccurrences(src_flat: np.ndarray, src_lengths: np.ndarray, tgt_flat: np.ndarray,
+                   tgt_lengths: np.ndarray, src_vocab_size: int, tgt_vocab_size: int
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Pair keys (s * tgt_vocab + t, once per sentence pair) and per-piece sentence counts."""
-    keys = []
-    src_counts = torch.zeros(src_vocab_size)
-    tgt_counts = torch.zeros(tgt_vocab_size)
-    for s_ids, t_ids in zip(src, tgt):
-        s_set = torch.tensor(sorted(set(s_ids)), dtype=torch.long)
-        t_set = torch.tensor(sorted(set(t_ids)), dtype=torch.long)
-        if len(s_set) == 0 or len(t_set) == 0:
-            continue
-        src_counts[s_set] += 1
-        tgt_counts[t_set] += 1
-        keys.append((s_set.unsqueeze(1) * tgt_vocab_size + t_set.unsqueeze(0)).flatten())
-    if not keys:
+    """Pair keys (s * tgt_vocab + t, once per sentence pair) and per-piece sentence counts,
+    over the pairs with two non-empty sides; vectorized (no loop over pairs)."""
+    both = (np.asarray(src_lengths) > 0) & (np.asarray(tgt_lengths) > 0)
+    src_pair, src_ids = _unique_per_pair(src_flat, src_lengths, src_vocab_size)
+    tgt_pair, tgt_ids = _unique_per_pair(tgt_flat, tgt_lengths, tgt_vocab_size)
+    src_keep, tgt_keep = both[src_pair], both[tgt_pair]
+    src_pair, src_ids = src_pair[src_keep], src_ids[src_keep]
+    tgt_pair, tgt_ids = tgt_pair[tgt_keep], tgt_ids[tgt_keep]
+    if not len(src_ids):
         raise ValueError("no sentence pair to build a shortlist from")
-    return torch.cat(keys), src_counts, tgt_counts
+    per_pair = np.bincount(tgt_pair, minlength=len(both))
+    tgt_start = np.concatenate([[0], np.cumsum(per_pair)[:-1]])
+    repeats = per_pair[src_pair]                      # each source id meets its pair's targets
+    first = np.repeat(np.cumsum(repeats) - repeats, repeats)
+    within = np.arange(int(repeats.sum()), dtype=np.int64) - first
+    targets = tgt_ids[np.repeat(tgt_start[src_pair], repeats) + within]
+    keys = np.repeat(src_ids, repeats) * tgt_vocab_size + targets
+    src_counts = np.bincount(src_ids, minlength=src_vocab_size).astype(np.float32)
+    tgt_counts = np.bincount(tgt_ids, minlength=tgt_vocab_size).astype(np.float32)
+    return torch.from_numpy(keys), torch.from_numpy(src_counts), torch.from_numpy(tgt_counts)

@@ -1,4 +1,5 @@
-"""Parallel corpora: reading, length filtering, and token-budget batches with length bucketing.
+"""Training batches: token-budget batches with length bucketing over prepared corpora (and
+in-memory pairs for validation).
 
 The batch plan of an epoch is a pure function of (seed, epoch), so the data position that a
 checkpoint stores is just ``(epoch, index of the next batch)``.
@@ -8,37 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
+import numpy as np
 import torch
 
 from s2s.constants import BOS_ID, EOS_ID, PAD_ID
 from s2s.inference.batching import BatchBudget, cut_sorted, pad
 from s2s.model import Seq2Seq
-
-
-class DataError(ValueError):
-    """A corpus that cannot be used: missing file, misaligned sides, nothing left to train on."""
-
-
-def read_lines(path: str | Path) -> list[str]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return [line.rstrip("\n") for line in handle]
-    except FileNotFoundError:
-        raise DataError(f"corpus file not found: {path}") from None
-    except UnicodeDecodeError as error:
-        raise DataError(f"corpus file {path} is not UTF-8: {error}") from None
-
-
-def read_parallel(src_path: str | Path, tgt_path: str | Path) -> tuple[list[str], list[str]]:
-    """Read two line-aligned files; a different number of lines is an error."""
-    src, tgt = read_lines(src_path), read_lines(tgt_path)
-    if len(src) != len(tgt):
-        raise DataError(
-            f"{src_path} has {len(src)} lines but {tgt_path} has {len(tgt)}: not line-aligned"
-        )
-    return src, tgt
+from s2s.training.corpus_files import DataError
+from s2s.training.shards import TrainingSet
 
 
 @dataclass
@@ -54,22 +33,6 @@ class ParallelData:
     def target_tokens(self) -> int:
         """Target tokens the loss sees (pieces + EOS)."""
         return sum(len(t) + 1 for t in self.tgt)
-
-
-def filter_pairs(data: ParallelData, max_len: int, max_ratio: float) -> ParallelData:
-    """Drop pairs with an empty side, a side longer than ``max_len`` or a length ratio above
-    ``max_ratio``."""
-    keep_src, keep_tgt = [], []
-    for s, t in zip(data.src, data.tgt):
-        if not s or not t or len(s) > max_len or len(t) > max_len:
-            continue
-        if max(len(s), len(t)) / min(len(s), len(t)) > max_ratio:
-            continue
-        keep_src.append(s)
-        keep_tgt.append(t)
-    if not keep_src:
-        raise DataError("no sentence pair is left after length filtering")
-    return ParallelData(keep_src, keep_tgt)
 
 
 @dataclass
@@ -101,6 +64,7 @@ def batch_loss(model: Seq2Seq | torch.nn.Module, batch: Batch, smoothing: float 
 
 
 def collate(src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]]) -> Batch:
+    """Pad a batch, rows sorted by decreasing source length (stable)."""
     order = sorted(range(len(src)), key=lambda i: -len(src[i]))
     src = [src[i] for i in order]
     tgt = [tgt[i] for i in order]
@@ -112,16 +76,68 @@ def collate(src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]]) -> Batch
     )
 
 
+def collate_arrays(src: Sequence[np.ndarray], tgt: Sequence[np.ndarray]) -> Batch:
+    """``collate`` for numpy id arrays (pairs read from the memory map): the same tensors."""
+    order = np.argsort(-np.array([len(s) for s in src]), kind="stable")
+    rows = len(order)
+    src_lens = np.array([len(src[i]) for i in order], dtype=np.int64)
+    tgt_lens = np.array([len(tgt[i]) for i in order], dtype=np.int64)
+    src_out = np.full((rows, int(src_lens.max())), PAD_ID, dtype=np.int64)
+    tgt_in = np.full((rows, int(tgt_lens.max()) + 1), PAD_ID, dtype=np.int64)
+    tgt_out = np.full_like(tgt_in, PAD_ID)
+    tgt_in[:, 0] = BOS_ID
+    for row, index in enumerate(order):
+        src_out[row, : src_lens[row]] = src[index]
+        tgt_in[row, 1: tgt_lens[row] + 1] = tgt[index]
+        tgt_out[row, : tgt_lens[row]] = tgt[index]
+        tgt_out[row, tgt_lens[row]] = EOS_ID
+    return Batch(torch.from_numpy(src_out), torch.from_numpy(src_lens), torch.from_numpy(tgt_in),
+                 torch.from_numpy(tgt_out))
+
+
+def epoch_draws(data: TrainingSet, generator: torch.Generator) -> np.ndarray:
+    """Global pair indices one epoch uses, corpus after corpus: every pair of the corpus with
+    the largest size/weight once; from each other corpus weight/that weight times as many
+    (whole passes, then a random part of one more pass)."""
+    sizes = [len(c) for c in data.corpora]
+    scale = max(size / c.weight for size, c in zip(sizes, data.corpora))
+    parts = []
+    for start, size, corpus in zip(data.starts, sizes, data.corpora):
+        wanted = size if size / corpus.weight == scale else round(corpus.weight * scale)
+        passes, rest = divmod(wanted, size) if size else (0, 0)
+        local = [np.tile(np.arange(size, dtype=np.int64), passes)]
+        if rest:
+            local.append(torch.randperm(size, generator=generator)[:rest].numpy())
+        parts.append(start + np.concatenate(local))
+    return np.concatenate(parts)
+
+
+def cut_ascending(lengths: np.ndarray, budget_tokens: int) -> np.ndarray:
+    """End positions of the batches ``cut_sorted`` makes of ascending ``lengths`` (rows x
+    longest within the budget, one row always fits), found a batch at a time."""
+    ends = []
+    start, total = 0, len(lengths)
+    while start < total:
+        max_rows = max(1, budget_tokens // max(int(lengths[start]), 1))
+        window = lengths[start:min(total, start + max_rows)]
+        fits = np.arange(1, len(window) + 1) * window <= budget_tokens
+        start += max(1, int(fits.sum()))
+        ends.append(start)
+    return np.array(ends, dtype=np.int64)
+
+
 class BatchPlan:
     """Reproducible token-budget batches with length bucketing, for one or several processes.
 
-    Each epoch: shuffle all pairs (torch generator seeded by seed and epoch), cut the shuffled
-    order into pools of ``bucket_size`` batches' worth of sentences, sort each pool by length,
-    split it by the token budget, then shuffle the batch order. With ``world_size`` > 1 each
-    rank takes every world_size-th batch, and all ranks get the same number of batches.
+    Each epoch (torch generator seeded by seed and epoch): draw the epoch's pairs
+    (``epoch_draws``: corpus weights), shuffle them, cut the order into pools of
+    ``bucket_size`` batches' worth of sentences, sort each pool by length, split it by the
+    token budget, then shuffle the batch order. With ``world_size`` > 1 each rank takes every
+    world_size-th batch (disjoint), and all ranks get the same number of batches. The plan is
+    a few integer arrays (the epoch's pair order and batch bounds): no per-pair objects.
     """
 
-    def __init__(self, data: ParallelData, batch_tokens: int, bucket_size: int, seed: int,
+    def __init__(self, data: TrainingSet, batch_tokens: int, bucket_size: int, seed: int,
                  rank: int = 0, world_size: int = 1):
         self.data = data
         self.batch_tokens = batch_tokens
@@ -129,48 +145,59 @@ class BatchPlan:
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
-        self.tgt_lens = [len(t) + 1 for t in data.tgt]
-        self.src_lens = [len(s) for s in data.src]
         self.epoch = 0
         self.next_index = 0
         self._plan_epoch: int | None = None
-        self._plan: list[list[int]] = []
+        self._order = np.zeros(0, dtype=np.int64)
+        self._bounds = np.zeros((0, 2), dtype=np.int64)
 
-    def _make_plan(self, epoch: int) -> list[list[int]]:
+    def _make_plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """(pair order, (batches, 2) start/end positions in it) of this rank for ``epoch``."""
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(self.data), generator=generator).tolist()
-        mean_len = sum(self.tgt_lens) / len(self.tgt_lens)
+        draws = epoch_draws(self.data, generator)
+        order = draws[torch.randperm(len(draws), generator=generator).numpy()]
+        tgt_lens, src_lens = self.data.tgt_lens, self.data.src_lens
+        mean_len = int(tgt_lens.sum()) / len(tgt_lens)
         pool_size = max(1, int(self.bucket_size * self.batch_tokens * self.world_size / mean_len))
-        batches: list[list[int]] = []
+        bounds = []
         for start in range(0, len(order), pool_size):
-            pool = sorted(order[start:start + pool_size],
-                          key=lambda i: (self.tgt_lens[i], self.src_lens[i]))
-            batches.extend(cut_sorted(pool, self.tgt_lens, BatchBudget(self.batch_tokens)))
-        shuffled = torch.randperm(len(batches), generator=generator).tolist()
-        usable = len(batches) - len(batches) % self.world_size
-        return [batches[i] for i in shuffled[:usable]][self.rank::self.world_size]
+            pool = order[start:start + pool_size]
+            pool = pool[np.lexsort((src_lens[pool], tgt_lens[pool]))]
+            order[start:start + len(pool)] = pool
+            ends = start + cut_ascending(tgt_lens[pool], self.batch_tokens)
+            bounds.append(np.stack([np.concatenate([[start], ends[:-1]]), ends], axis=1))
+        bounds = np.concatenate(bounds) if bounds else np.zeros((0, 2), dtype=np.int64)
+        shuffled = torch.randperm(len(bounds), generator=generator).numpy()
+        usable = len(bounds) - len(bounds) % self.world_size
+        return order, bounds[shuffled[:usable]][self.rank::self.world_size]
+
+    def _epoch_bounds(self) -> np.ndarray:
+        if self._plan_epoch != self.epoch:
+            self._order, self._bounds = self._make_plan(self.epoch)
+            self._plan_epoch = self.epoch
+        return self._bounds
 
     def epoch_batches(self) -> list[list[int]]:
-        if self._plan_epoch != self.epoch:
-            self._plan = self._make_plan(self.epoch)
-            self._plan_epoch = self.epoch
-        return self._plan
+        """This rank's batches of the current epoch as index lists (for tests and checks)."""
+        bounds = self._epoch_bounds()
+        return [self._order[start:end].tolist() for start, end in bounds]
 
     def __len__(self) -> int:
-        return len(self.epoch_batches())
+        return len(self._epoch_bounds())
 
     def next_batch(self) -> Batch:
         """The batch at the current position; advances the position (and the epoch at its end)."""
-        plan = self.epoch_batches()
-        if self.next_index >= len(plan):
+        bounds = self._epoch_bounds()
+        if self.next_index >= len(bounds):
             self.epoch += 1
             self.next_index = 0
-            plan = self.epoch_batches()
-            if not plan:
+            bounds = self._epoch_bounds()
+            if not len(bounds):
                 raise DataError("the training data yields no batch for this number of processes")
-        indices = plan[self.next_index]
+        start, end = bounds[self.next_index]
         self.next_index += 1
-        return collate([self.data.src[i] for i in indices], [self.data.tgt[i] for i in indices])
+        pairs = [self.data.pair(int(i)) for i in self._order[start:end]]
+        return collate_arrays([p[0] for p in pairs], [p[1] for p in pairs])
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "next_index": self.next_index, "seed": self.seed}

@@ -22,15 +22,23 @@ from s2s.checkpoint import FORMAT_VERSION, TRAIN_STATE_FORMAT, CheckpointError, 
 from s2s.config import Config, config_from_dict
 from s2s.devices import resolve_device
 from s2s.inference.model_file import (
+    LoadedModel,
     save_model_file,
     tokenizer_from_payload,
     tokenizer_payload,
 )
 from s2s.inference.shortlist import Shortlist
 from s2s.model import Seq2Seq, count_parameters, upgrade_state_dict
+from s2s.tokenizer import Tokenizer
 from s2s.training.data import Batch, BatchPlan, batch_loss
 from s2s.training.distributed import DistInfo, all_reduce_sum, broadcast_object, gather_objects
-from s2s.training.prepare import PreparedData, prepare_data
+from s2s.training.prepare import (
+    PreparedData,
+    open_prepared,
+    prepare,
+    prepared_folder,
+    tokenizer_hash,
+)
 from s2s.training.run_folder import RunFolder
 from s2s.training.schedule import LRSchedule
 from s2s.training.validation import validate
@@ -101,10 +109,13 @@ class Trainer:
 
     @classmethod
     def build(cls, config: Config, dist_info: DistInfo | None = None,
-              on_event: EventCallback | None = None, resume: bool = False) -> Trainer:
-        """Prepare data (SentencePiece, encoding, shortlist) and the model, then restore the
-        run folder's latest training state (``resume``, when there is one) or start the run
-        folder afresh."""
+              on_event: EventCallback | None = None, resume: bool = False,
+              init_from: LoadedModel | None = None) -> Trainer:
+        """Prepare data (s2s.training.prepare, skipped when current) and the model, then
+        restore the run folder's latest training state (``resume``, when there is one) or
+        start the run folder afresh. ``init_from`` (fine-tuning) starts from a model file's
+        weights and SentencePiece models with a fresh optimizer and schedule; ``config.model``
+        must equal the file's (see ``fine_tuning_config``)."""
         dist_info = dist_info or DistInfo()
         device = resolve_device(config.train.device)
         if config.train.threads:
@@ -112,17 +123,21 @@ class Trainer:
         run = RunFolder(config.run_dir(), config.train.keep_last)
         state = load_resume_state(run, config) if resume else None
         tokenizer = None if state is None else tokenizer_from_payload(state)
-        data = prepare_on_every_rank(config, run, tokenizer, dist_info)
-        shortlist = build_shortlist(config, data) if dist_info.is_main else None
+        if state is None and init_from is not None:
+            tokenizer = init_from.tokenizer
+        data = prepare_on_every_rank(config, tokenizer, dist_info)
         torch.manual_seed(config.train.seed)
         model = Seq2Seq(config.model, len(data.tokenizer.src),
                         len(data.tokenizer.tgt)).to(device)
-        trainer = cls(config, dist_info, run, data, model, shortlist,
+        if state is None and init_from is not None:
+            model.load_state_dict(init_from.model.state_dict())
+        trainer = cls(config, dist_info, run, data, model, data.shortlist,
                       on_event or (lambda event: None))
         if state is not None:
             trainer._restore(state)
         elif dist_info.is_main:
             run.start(config)
+            run.save_tokenizer(data.tokenizer)
         return trainer
 
     def _wrap(self, model: Seq2Seq) -> torch.nn.Module:
@@ -303,25 +318,25 @@ def load_resume_state(run: RunFolder, config: Config) -> dict[str, Any] | None:
     return state
 
 
-def prepare_on_every_rank(config: Config, run: RunFolder, tokenizer, dist_info: DistInfo
+def prepare_on_every_rank(config: Config, tokenizer: Tokenizer | None, dist_info: DistInfo
                           ) -> PreparedData:
-    """Rank 0 prepares first (training or restoring SentencePiece); the other ranks then read
-    the tokenizer it left in the run folder."""
-    data = prepare_data(config, run, tokenizer) if dist_info.is_main else None
+    """Rank 0 prepares the data when it is missing or stale; every rank then memory-maps the
+    same prepared files (no rank encodes again)."""
+    folder = prepared_folder(config)
+    if dist_info.is_main:
+        prepare(config, folder, tokenizer)
     if dist_info.enabled:
         torch.distributed.barrier()
-        if not dist_info.is_main:
-            data = prepare_data(config, run, tokenizer)
+    data = open_prepared(config, folder)
+    if tokenizer is not None and tokenizer_hash(data.tokenizer) != tokenizer_hash(tokenizer):
+        raise CheckpointError(f"the prepared data in {folder} uses other SentencePiece models "
+                              "than the training state or model file")
     return data
 
 
-def build_shortlist(config: Config, data: PreparedData) -> Shortlist | None:
-    cfg = config.train
-    if not cfg.shortlist_per_source:
-        return None
-    return Shortlist.build(data.train.src, data.train.tgt, len(data.tokenizer.src),
-                           len(data.tokenizer.tgt), cfg.shortlist_per_source,
-                           cfg.shortlist_frequent)
+def fine_tuning_config(config: Config, loaded: LoadedModel) -> Config:
+    """``config`` with the model section of the model file it fine-tunes."""
+    return config.model_copy(update={"model": loaded.model.config})
 
 
 def _rng_state(device: torch.device) -> dict[str, Any]:
