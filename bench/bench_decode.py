@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Decoding benchmark: sentences/s and target tokens/s on a source file.
 
-bench/bench_decode.py --model M --src test.de [--ref test.en] [--beams 1 5] [--dtypes fp32 int8]
-    [--shortlist on off] [--batch-tokens 2000 4000] [--threads 2] [--startup] [--out FILE]
+bench/bench_decode.py --model M [--model M2 ...] --src test.de [--ref test.en] [--beams 1 5]
+    [--dtypes fp32 int8] [--shortlist on off] [--batch-tokens 2000 4000] [--threads 2]
+    [--startup] [--out FILE]
 Runs every combination, one translation of the whole file each (after a warm-up batch), and
 appends one JSON record per run (with machine and conditions, and BLEU when --ref is given).
+A repeated --model measures the ensemble of the files.
 --startup also times the whole translate.py command (process start, model load, decode).
 """
 
@@ -24,12 +26,13 @@ from bench_train import machine_info
 from s2s.inference.search import SearchOptions
 from s2s.inference.translator import TranslateOptions, Translator
 from s2s.scoring import score_corpus
-from s2s.training.data import read_lines
+from s2s.training.corpus_files import read_lines
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model", required=True, action="append",
+                        help="model file; repeat it for an ensemble")
     parser.add_argument("--src", required=True)
     parser.add_argument("--ref")
     parser.add_argument("--beams", type=int, nargs="+", default=[1, 5])
@@ -59,9 +62,10 @@ def time_decoding(translator: Translator, sources: list[str], options: Translate
 
 
 def time_command(args: argparse.Namespace, beam: int, dtype: str, batch_tokens: int) -> float:
-    command = [sys.executable, "-m", "s2s_scripts.translate", "--model", args.model,
-               "--input", args.src, "--beam", str(beam), "--dtype", dtype, "--device",
-               args.device, "--batch-tokens", str(batch_tokens), "--no-progress"]
+    models = [part for model in args.model for part in ("--model", model)]
+    command = [sys.executable, "-m", "s2s_scripts.translate", *models, "--input", args.src,
+               "--beam", str(beam), "--dtype", dtype, "--device", args.device,
+               "--batch-tokens", str(batch_tokens), "--no-progress"]
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
@@ -77,11 +81,12 @@ def main(argv: list[str] | None = None) -> int:
                              args.batch_tokens)
     for threads, dtype, beam, shortlist, batch_tokens in grid:
         torch.set_num_threads(threads)
-        translator = Translator.from_file(args.model, args.device, dtype)
+        translator = Translator.from_files(args.model, args.device, dtype)
         options = TranslateOptions(search=SearchOptions(beam_size=beam),
                                    batch_tokens=batch_tokens, use_shortlist=shortlist == "on")
         hypotheses, seconds, tokens = time_decoding(translator, sources, options)
-        record = {"model": args.model, "src": args.src, "sentences": len(sources),
+        record = {"model": args.model[0] if len(args.model) == 1 else args.model,
+                  "members": len(args.model), "src": args.src, "sentences": len(sources),
                   "beam": beam, "dtype": dtype, "shortlist": shortlist,
                   "has_shortlist": translator.shortlist is not None,
                   "batch_tokens": batch_tokens, "threads": threads, "device": args.device,

@@ -4,6 +4,7 @@
 Translates --src with the model (or reads ready translations with --hyp instead of --model),
 then prints cased, detokenized BLEU and chrF with their sacreBLEU signatures. --json FILE also
 writes the scores (and decoding settings and time) as JSON; --output FILE keeps the translations.
+A repeated --model translates with the ensemble of the files (same SentencePiece models).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from s2s.checkpoint import CheckpointError
 from s2s.inference.translator import InputTooLongError, Translator
 from s2s.scoring import score_corpus
-from s2s.training.data import DataError, read_lines
+from s2s.training.corpus_files import DataError, read_lines
 
 from .cli_common import add_decoding_args, fail, translate_options
 
@@ -25,7 +26,8 @@ from .cli_common import add_decoding_args, fail, translate_options
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="model file to translate --src with")
+    source.add_argument("--model", action="append",
+                        help="model file to translate --src with; repeat it for an ensemble")
     source.add_argument("--hyp", help="file of ready translations, one per line")
     parser.add_argument("--src", help="source file (needed with --model)")
     parser.add_argument("--ref", required=True, help="reference file")
@@ -38,11 +40,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def translate_file(args: argparse.Namespace) -> tuple[list[str], dict]:
     options = translate_options(args)
     started = time.perf_counter()
-    translator = Translator.from_file(args.model, args.device, args.dtype)
+    translator = Translator.from_files(args.model, args.device, args.dtype)
     loaded = time.perf_counter()
     results = translator.translate(read_lines(args.src), options)
     finished = time.perf_counter()
-    info = {"model": args.model, "beam": args.beam, "length_penalty": args.length_penalty,
+    model = args.model[0] if len(args.model) == 1 else args.model
+    info = {"model": model, "beam": args.beam, "length_penalty": args.length_penalty,
             "dtype": args.dtype, "device": args.device, "load_s": loaded - started,
             "translate_s": finished - loaded, "sentences": len(results)}
     return [r.text for r in results], info

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Translate text with a model file: s2s-translate --model MODEL [--beam N] [--n-best K]
 
+--model may be repeated: the files (same SentencePiece models) then decode as an ensemble, the
+mean of their log-probabilities at every step.
+
 Reads one sentence per line from --input (or stdin; sentences given as arguments instead) and
 writes one translation per line to --output (or stdout). With --n-best K > 1 each input gets K
 lines "INDEX<TAB>TRANSLATION<TAB>SCORE". A progress bar is shown on a terminal.
@@ -24,7 +27,8 @@ CHUNK_LINES = 256
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="model file (model.pt / best.pt)")
+    parser.add_argument("--model", required=True, action="append",
+                        help="model file (model.pt / best.pt); repeat it for an ensemble")
     parser.add_argument("--input", help="source file, one sentence per line (default: stdin)")
     parser.add_argument("--output", help="output file (default: stdout)")
     parser.add_argument("--no-progress", action="store_true")
@@ -53,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         options = translate_options(args)
-        translator = Translator.from_file(args.model, args.device, args.dtype)
+        translator = Translator.from_files(args.model, args.device, args.dtype)
         sources = read_sources(args)
         show = not args.no_progress and sys.stderr.isatty()
         lines: list[str] = []

@@ -1,4 +1,7 @@
-"""The models being served: one file per language pair (``<src>-<tgt>.pt``), each with a batcher.
+"""The models being served: one per language pair, each with a batcher. A pair is a file
+``<src>-<tgt>.pt`` or a folder ``<src>-<tgt>/`` whose ``*.pt`` files (same SentencePiece models,
+taken in name order) translate as an ensemble; a folder with model files wins over a file of
+the same pair. A folder reloads when any of its files changes, appears or goes.
 
 All torch work (loading, warm-up and every model's batches) runs in one thread, the registry's
 ``torch`` worker (service.torch_worker explains why). A reload therefore holds up the batches
@@ -24,7 +27,7 @@ from typing import Any
 from s2s.checkpoint import CheckpointError
 from s2s.devices import resolve_device
 from s2s.inference.search import SearchOptions
-from s2s.inference.translator import TranslateOptions, Translator
+from s2s.inference.translator import TranslateOptions, Translator, VocabularyMismatchError
 from service.batcher import Batcher
 from service.metrics import Metrics
 from service.settings import Settings
@@ -33,6 +36,7 @@ from service.torch_worker import TorchWorker
 log = logging.getLogger(__name__)
 
 PAIR_FILE = re.compile(r"^([A-Za-z]{2,8})-([A-Za-z]{2,8})\.pt$")
+PAIR_FOLDER = re.compile(r"^([A-Za-z]{2,8})-([A-Za-z]{2,8})$")
 
 LANGUAGE_NAMES = {
     "ar": "Arabic", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek",
@@ -42,30 +46,40 @@ LANGUAGE_NAMES = {
     "tr": "Turkish", "uk": "Ukrainian", "zh": "Chinese",
 }
 
-TranslatorFactory = Callable[[Path], Any]
+TranslatorFactory = Callable[[Path], Any]   # a pair's file or ensemble folder -> translator
 
 
 def default_factory(settings: Settings) -> TranslatorFactory:
-    """Translator.from_file with the settings' device; dtype by the device it resolves to."""
+    """Translator.from_files of the pair's model files with the settings' device; dtype by
+    the device it resolves to."""
 
     def load(path: Path) -> Translator:
         device = resolve_device(settings.device)
         dtype = settings.dtype if device.type == "cuda" else settings.cpu_dtype
-        return Translator.from_file(path, str(device), dtype)
+        return Translator.from_files(member_files(path), str(device), dtype)
 
     return load
 
 
+def member_files(path: Path) -> list[Path]:
+    """A pair's model files: the file itself, or an ensemble folder's ``*.pt`` files by name."""
+    if not path.is_dir():
+        return [path]
+    return sorted(child for child in path.iterdir() if child.suffix == ".pt" and child.is_file())
+
+
 def find_model_files(folder: Path) -> dict[str, Path]:
-    """{"de-en": folder/de-en.pt, ...}; other files are ignored."""
+    """{"de-en": folder/de-en.pt, "en-de": folder/en-de (an ensemble folder), ...}; other
+    files, and folders without model files, are ignored."""
     if not folder.is_dir():
         return {}
-    found = {}
+    found, folders = {}, {}
     for path in sorted(folder.iterdir()):
-        match = PAIR_FILE.match(path.name)
-        if match and path.is_file():
+        if (match := PAIR_FILE.match(path.name)) and path.is_file():
             found[f"{match[1].lower()}-{match[2].lower()}"] = path
-    return found
+        elif (match := PAIR_FOLDER.match(path.name)) and path.is_dir() and member_files(path):
+            folders[f"{match[1].lower()}-{match[2].lower()}"] = path
+    return dict(sorted({**found, **folders}.items()))
 
 
 def file_signature(path: Path) -> tuple[int, int, int]:
@@ -73,14 +87,23 @@ def file_signature(path: Path) -> tuple[int, int, int]:
     return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
 
+def pair_signature(path: Path) -> tuple:
+    """Changes when the pair's model file, or any file of its ensemble folder (or which files
+    it holds), changes."""
+    if not path.is_dir():
+        return file_signature(path)
+    return tuple((member.name, *file_signature(member)) for member in member_files(path))
+
+
 @dataclass
 class ModelSlot:
     pair: str
     path: Path
     batcher: Batcher | None = None
-    signature: tuple[int, int, int] | None = None
+    signature: tuple | None = None
     loaded_at: float | None = None
     error: str | None = None
+    members: int = 1            # model files of the serving translator (an ensemble: > 1)
 
     @property
     def source(self) -> str:
@@ -98,10 +121,13 @@ class ModelSlot:
     def serving(self) -> bool:
         return self.batcher is not None
 
-    def state(self) -> dict[str, str]:
-        """"ready", "loading" or "failed" with the reason (no paths, no raw errors)."""
+    def state(self) -> dict[str, Any]:
+        """"ready", "loading" or "failed" with the reason (no paths, no raw errors); an
+        ensemble that serves also gives its number of ``members``."""
         if self.serving:
-            state = {"state": "ready"}
+            state: dict[str, Any] = {"state": "ready"}
+            if self.members > 1:
+                state["members"] = self.members
             if self.error:
                 state["last_reload"] = f"failed ({self.error}); the previous model serves"
             return state
@@ -113,6 +139,8 @@ class ModelSlot:
 def describe_load_error(error: Exception) -> str:
     """What a client may learn of a failed load: the kind of failure, never a path or a raw
     exception text (the server log has those)."""
+    if isinstance(error, VocabularyMismatchError):
+        return "the ensemble's model files do not share their SentencePiece models"
     if isinstance(error, CheckpointError):
         return ("not a readable s2s model file (corrupt, truncated, foreign or of an unknown "
                 "format version)")
@@ -202,15 +230,16 @@ class ModelRegistry:
         try:
             report = await self.reload()
             if not self.slots:
-                log.warning("no model files (<src>-<tgt>.pt) in %s: not ready",
-                            self.settings.models_dir)
+                log.warning("no model files (<src>-<tgt>.pt or <src>-<tgt>/*.pt) in %s: "
+                            "not ready", self.settings.models_dir)
             for pair, reason in report.failed.items():
                 log.error("model %s failed to load: %s", pair, reason)
         finally:
             self.startup_done = True
 
     async def reload(self, force: bool = False) -> ReloadReport:
-        """Load new or changed model files (all with ``force``), drop pairs whose file is gone."""
+        """Load new or changed pairs (all with ``force``), drop pairs whose file or folder is
+        gone."""
         async with self._lock:
             report = ReloadReport()
             found = find_model_files(self.settings.models_dir)
@@ -227,7 +256,7 @@ class ModelRegistry:
     async def _reload_one(self, pair: str, path: Path, force: bool, report: ReloadReport) -> None:
         slot = self.slots.setdefault(pair, ModelSlot(pair, path))
         try:
-            signature = file_signature(path)
+            signature = pair_signature(path)
         except OSError as error:
             log.error("cannot read %s: %s", path, error)
             report.failed[pair] = slot.error = describe_load_error(error)
@@ -249,6 +278,7 @@ class ModelRegistry:
         else:
             slot.batcher.translator = translator   # batches from now on use the new model
         slot.path, slot.signature, slot.loaded_at, slot.error = path, signature, time.time(), None
+        slot.members = len(signature) if path.is_dir() else 1
         self.metrics.model_ready.labels(pair).set(1)
         self.metrics.reloads.labels(pair, "loaded").inc()
         report.loaded.append(pair)

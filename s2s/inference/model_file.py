@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ class LoadedModel:
     tokenizer: Tokenizer
     meta: dict[str, Any]
     shortlist: Shortlist | None = None
+    source: str = ""          # where it was loaded from (the file's path), for messages
 
 
 def tokenizer_payload(tokenizer: Tokenizer) -> dict[str, torch.Tensor | None]:
@@ -87,8 +90,47 @@ def model_from_payload(payload: dict[str, Any], source: str) -> LoadedModel:
     except (KeyError, TypeError, ValidationError, TokenizerError, RuntimeError) as error:
         raise CheckpointError(f"{source} is an inconsistent model file: {error}") from None
     model.eval()
-    return LoadedModel(model, tokenizer, payload.get("meta", {}), shortlist)
+    return LoadedModel(model, tokenizer, payload.get("meta", {}), shortlist, source)
 
 
 def load_model_file(path: str | Path) -> LoadedModel:
     return model_from_payload(load_checkpoint(path, MODEL_FORMAT), str(path))
+
+
+class VocabularyMismatchError(ValueError):
+    """The model files of an ensemble do not share their SentencePiece models."""
+
+
+def vocabulary_key(loaded: LoadedModel) -> tuple[str, str | None]:
+    """SHA-256 of the SentencePiece model(s): equal keys, equal vocabularies."""
+    src_bytes, tgt_bytes = loaded.tokenizer.model_bytes()
+    return (hashlib.sha256(src_bytes).hexdigest(),
+            None if tgt_bytes is None else hashlib.sha256(tgt_bytes).hexdigest())
+
+
+def check_same_vocabulary(models: Sequence[LoadedModel]) -> None:
+    """Raise VocabularyMismatchError (a ValueError) naming the first model whose SentencePiece
+    model(s) differ from the first model's (an ensemble's members must share their source and
+    target vocabularies)."""
+    if not models:
+        raise ValueError("no model file given")
+    first = vocabulary_key(models[0])
+    for index, loaded in enumerate(models[1:], start=2):
+        if vocabulary_key(loaded) != first:
+            name = loaded.source or f"model {index}"
+            reference = models[0].source or "model 1"
+            raise VocabularyMismatchError(
+                f"{name} has other SentencePiece models than {reference}: the models of an "
+                f"ensemble must share their vocabularies")
+
+
+def load_model_files(paths: Sequence[str | Path]) -> list[LoadedModel]:
+    """Load an ensemble's model files, in order; raises VocabularyMismatchError as soon as
+    one's SentencePiece models differ from the first's."""
+    models: list[LoadedModel] = []
+    for path in paths:
+        models.append(load_model_file(path))
+        check_same_vocabulary(models)
+    if not models:
+        raise ValueError("no model file given")
+    return models

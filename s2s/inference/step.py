@@ -28,7 +28,8 @@ class OutputSpace(Selectable, Protocol):
 
 
 class StepModel(Protocol):
-    """What search needs of a model; s2s.model.Seq2Seq implements it."""
+    """What search needs of a model; s2s.model.Seq2Seq implements it, and so does
+    s2s.inference.ensemble.Ensemble over several of them."""
 
     def encode_for_steps(self, src: torch.Tensor, src_lens: torch.Tensor
                          ) -> tuple[Selectable, Selectable]:

@@ -1,4 +1,4 @@
-"""Translator: a model file -> texts in, translations out, in input order.
+"""Translator: a model file (or several, an ensemble) -> texts in, translations out, in order.
 
 Two steps, so a caller that queues work (the service) tokenizes and checks each text once:
 ``prepare(texts)`` encodes them into ``Source``s, checking each length against the model's limit;
@@ -7,6 +7,10 @@ for beam size 1, else beam search) and puts the results back in input order. ``t
 both. Empty or whitespace-only input gives empty output; input longer than the model's maximum
 source length raises InputTooLongError (callers may split it at sentence boundaries first, see
 s2s.inference.sentences): nothing is silently truncated or dropped.
+
+Several model files with the same SentencePiece models decode as an ensemble
+(s2s.inference.ensemble: the mean of the members' log-probabilities at every step); the first
+file's tokenizer, shortlist and meta serve, and the source limit is the smallest member's.
 """
 
 from __future__ import annotations
@@ -23,9 +27,19 @@ from s2s.constants import DECODE_BATCH_TOKENS, UNK_ID
 from s2s.devices import cpu_has_native_bf16, resolve_device
 from s2s.inference.batching import BatchBudget
 from s2s.inference.decode import decode_steps
+from s2s.inference.ensemble import step_model
 from s2s.inference.interrupt import NO_INTERRUPT, Interrupt, Steps, run_to_end
-from s2s.inference.model_file import LoadedModel, load_model_file
+from s2s.inference.model_file import (
+    LoadedModel,
+    VocabularyMismatchError,
+    check_same_vocabulary,
+    load_model_file,
+    load_model_files,
+)
 from s2s.inference.search import Hypothesis, SearchOptions
+
+__all__ = ["Candidate", "InputTooLongError", "Source", "TranslateOptions", "Translation",
+           "Translator", "VocabularyMismatchError", "prepare_model"]
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "int8": None}
 
@@ -100,18 +114,36 @@ def prepare_model(model: nn.Module, device: torch.device, dtype: str) -> nn.Modu
 
 
 class Translator:
-    def __init__(self, loaded: LoadedModel, device: str = "cpu", dtype: str = "fp32"):
+    """Translates with one loaded model or an ensemble of several (same SentencePiece models,
+    else ValueError). ``members``: the prepared models; ``model``: what search drives (the
+    model itself for one, their Ensemble for several); ``tokenizer``, ``shortlist`` and
+    ``meta`` are the first member's (``meta`` gains ``ensemble_members`` for several);
+    ``max_src_len`` is the smallest member's."""
+
+    def __init__(self, loaded: LoadedModel | Sequence[LoadedModel], device: str = "cpu",
+                 dtype: str = "fp32"):
+        models = [loaded] if isinstance(loaded, LoadedModel) else list(loaded)
+        check_same_vocabulary(models)
         self.device = resolve_device(device)
         self.dtype = dtype
-        self.model = prepare_model(loaded.model.eval(), self.device, dtype)
-        self.tokenizer = loaded.tokenizer
-        self.meta = loaded.meta
-        self.shortlist = loaded.shortlist
-        self.max_src_len = loaded.model.config.max_src_len
+        self.members = [prepare_model(m.model.eval(), self.device, dtype) for m in models]
+        self.model = step_model(self.members)
+        first = models[0]
+        self.tokenizer = first.tokenizer
+        self.meta = first.meta if len(models) == 1 else {**first.meta,
+                                                         "ensemble_members": len(models)}
+        self.shortlist = first.shortlist
+        self.max_src_len = min(m.model.config.max_src_len for m in models)
 
     @classmethod
     def from_file(cls, path: str | Path, device: str = "cpu", dtype: str = "fp32") -> Translator:
         return cls(load_model_file(path), device, dtype)
+
+    @classmethod
+    def from_files(cls, paths: Sequence[str | Path], device: str = "cpu", dtype: str = "fp32"
+                   ) -> Translator:
+        """An ensemble of the model files, in order (one file: as from_file)."""
+        return cls(load_model_files(paths), device, dtype)
 
     def prepare(self, texts: Sequence[str]) -> list[Source]:
         """Encode texts once (stripped; a blank text gives no ids); raises InputTooLongError
