@@ -12,18 +12,24 @@ from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import ValidationError
+from starlette.datastructures import UploadFile
 
 from s2s.inference.search import SearchOptions
 from s2s.inference.translator import TranslateOptions, Translation
 from service.errors import (
+    FilesDisabled,
+    InvalidFile,
     InvalidJson,
     InvalidRequest,
+    NotFound,
     ReloadFailed,
     SuggestionsDisabled,
     TooLarge,
-    UnsupportedFormat,
     UnsupportedMediaType,
 )
+from service.files import SUPPORTED_FORMATS, Document, FileError, FileTooLarge, parse_upload
+from service.formats import AUTO, translate_document_texts, translate_html
+from service.keys import Caller, admit, identify
 from service.langid import Detection
 from service.models import LANGUAGE_NAMES
 from service.pipeline import (
@@ -47,12 +53,7 @@ from service.schemas import (
     SuggestRequest,
     TextOut,
 )
-from service.security import (
-    check_admin_key,
-    check_api_key,
-    check_metrics_key,
-    header_key,
-)
+from service.security import check_admin_key, check_metrics_key, header_key
 
 STATIC = Path(__file__).resolve().parent / "static"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -130,15 +131,47 @@ async def read_form(request: Request) -> dict[str, Any]:
     return body
 
 
-async def authorized_body(request: Request, service: Any, forms: bool = False
-                          ) -> dict[str, Any]:
-    """The body, read only after a key sent in a header passed (when keys are required); a
-    key sent in the body is checked before the body is validated."""
-    if header_key(request):
-        check_api_key(service.settings, request)
-        return await read_body(request, forms)
+def chars_in_q(body: dict[str, Any]) -> int:
+    """Characters of a body's ``q`` (a string or a list of strings), for per-key limits."""
+    q = body.get("q")
+    if isinstance(q, str):
+        return len(q)
+    if isinstance(q, list):
+        return sum(len(item) for item in q if isinstance(item, str))
+    return 0
+
+
+def identify_caller(service: Any, request: Request, key: object) -> Caller:
+    settings = service.settings
+    return identify(key if isinstance(key, str) or key is None else str(key),
+                    settings_keys=settings.api_keys, store=service.keys,
+                    keys_required=settings.keys_required(),
+                    default_per_minute=settings.default_requests_per_minute,
+                    client_ip=request.client.host if request.client else None)
+
+
+async def admit_caller(service: Any, caller: Caller, chars: int) -> None:
+    """413 over the key's characters per request, 429 (Retry-After) over its rate."""
+    if caller.limits.chars_per_request is None and (
+            service.limiter is None or caller.limits.requests_per_minute is None):
+        return
+    await asyncio.to_thread(admit, caller, chars, service.limiter)
+
+
+async def authorized_body(request: Request, service: Any, forms: bool = False,
+                          count_chars: bool = True) -> dict[str, Any]:
+    """The body, read only after a key sent in a header passed; a key sent in the body (or the
+    query) is checked before the body is validated. Then the key's limits: characters of
+    ``q`` (``count_chars``) and requests per minute. The caller is kept in request.state."""
+    key = header_key(request)
+    caller = identify_caller(service, request, key) if key else None
     body = await read_body(request, forms)
-    check_api_key(service.settings, request, body.get("api_key"))
+    if caller is None:
+        caller = identify_caller(service, request,
+                                 body.get("api_key") or request.query_params.get("api_key"))
+    request.state.caller = caller
+    if count_chars:
+        await admit_caller(service, caller, chars_in_q(body))
     return body
 
 
@@ -163,11 +196,10 @@ LIBRE_BODY = LibreTranslateRequest.model_json_schema()
 async def translate_libre(request: Request) -> dict[str, Any]:
     service = service_of(request)
     query = validated(LibreTranslateRequest, await authorized_body(request, service, forms=True))
-    if query.format != "text":
-        raise UnsupportedFormat(f"format {query.format!r} is not supported; send plain text "
-                                "with format 'text'")
     single = isinstance(query.q, str)
     texts = [query.q] if single else query.q
+    if query.format == "html":
+        return await translate_libre_html(service, request, query, texts, single)
     options = make_options(service, None, query.alternatives + 1)
     results, detections = await translate_any(service, request, query.source, query.target,
                                               texts, options)
@@ -182,7 +214,20 @@ async def translate_libre(request: Request) -> dict[str, Any]:
     return answer
 
 
-AUTO = "auto"
+async def translate_libre_html(service: Any, request: Request, query: LibreTranslateRequest,
+                               texts: list[str], single: bool) -> dict[str, Any]:
+    """format "html": the markup kept, inline tags placed by the attention alignment."""
+    check_limits(texts, service.settings)
+    options = make_options(service, None, 1)
+    translated, detections = await translate_html(service, request, query.source, query.target,
+                                                  texts, options)
+    answer: dict[str, Any] = {"translatedText": translated[0] if single else translated}
+    if query.alternatives:
+        answer["alternatives"] = [] if single else [[] for _ in texts]
+    if detections is not None:
+        detected = [detected_language(d) for d in detections]
+        answer["detectedLanguage"] = detected[0] if single else detected
+    return answer
 
 
 async def translate_any(service: Any, request: Request, source: str, target: str,
@@ -301,10 +346,12 @@ async def frontend_settings(request: Request) -> dict[str, Any]:
     settings = service_of(request).settings
     languages = service_of(request).registry.languages()
     target = languages[0]["targets"][0] if languages else "en"
+    files = service_of(request).files is not None
     return {"apiKeys": False, "charLimit": settings.max_item_chars, "frontendTimeout": 500,
-            "keyRequired": bool(settings.api_keys),
+            "keyRequired": settings.keys_required(),
             "suggestions": settings.suggestions_db is not None,
-            "filesTranslation": False, "supportedFilesFormat": [],
+            "filesTranslation": files, "supportedFilesFormat": list(SUPPORTED_FORMATS) if files
+            else [],
             "language": {"source": {"code": "auto", "name": "Auto Detect"},
                          "target": {"code": target, "name": LANGUAGE_NAMES.get(target, target)}}}
 
@@ -328,6 +375,66 @@ async def suggest(request: Request) -> dict[str, bool]:
     await asyncio.to_thread(service.suggestions.add, query.q, query.s, query.source.lower(),
                             query.target.lower())
     return {"success": True}
+
+
+@router.post("/translate_file", summary="Translate a .txt, .html or .srt file "
+             "(LibreTranslate-compatible): answers the URL to download it from",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "multipart/form-data": {"schema": {"type": "object", "required": [
+                     "file", "source", "target"], "properties": {
+                         "file": {"type": "string", "format": "binary"},
+                         "source": {"type": "string"}, "target": {"type": "string"},
+                         "api_key": {"type": "string"}}}}}}})
+async def translate_file(request: Request) -> dict[str, str]:
+    service = service_of(request)
+    if service.files is None:
+        raise FilesDisabled("file translation is disabled on this server (set S2S_FILES_DIR)")
+    body = await authorized_body(request, service, forms=True, count_chars=False)
+    upload, source, target = body.get("file"), body.get("source"), body.get("target")
+    if not isinstance(upload, UploadFile):
+        raise InvalidRequest("send the file as the multipart form field 'file'")
+    if not (isinstance(source, str) and isinstance(target, str) and source and target):
+        raise InvalidRequest("the form fields 'source' and 'target' are required")
+    document = await read_upload(service.settings, upload)
+    await admit_caller(service, request.state.caller, sum(map(len, document.texts)))
+    options = make_options(service, None, 1)
+    translations = await translate_document_texts(service, request, source, target,
+                                                  document.texts, document.text_format, options)
+    name = await asyncio.to_thread(service.files.save, document.rebuild(translations),
+                                   upload.filename or "file", target.lower())
+    return {"translatedFileUrl": str(request.url_for("download_file", name=name))}
+
+
+async def read_upload(settings: Any, upload: UploadFile) -> Document:
+    """The uploaded file parsed (413 over max_file_bytes or max_file_chars, 400 otherwise)."""
+    data = await upload.read(settings.max_file_bytes + 1)
+    if len(data) > settings.max_file_bytes:
+        raise TooLarge(f"the file is larger than {settings.max_file_bytes} bytes")
+    try:
+        return parse_upload(upload.filename or "", data, settings.max_file_chars)
+    except FileTooLarge as error:
+        raise TooLarge(str(error)) from None
+    except FileError as error:
+        raise InvalidFile(str(error)) from None
+
+
+@router.get("/download_file/{name}", summary="A translated file, for a limited time")
+async def download_file(request: Request, name: str) -> Response:
+    service = service_of(request)
+    if service.files is None:
+        raise FilesDisabled("file translation is disabled on this server")
+    try:
+        path, filename = service.files.open(name)
+        content = await asyncio.to_thread(path.read_bytes)
+    except FileNotFoundError:
+        raise NotFound("no such file (unknown or expired)") from None
+    media = MEDIA_TYPES.get(Path(filename).suffix.lower(), "application/octet-stream")
+    return Response(content, media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+MEDIA_TYPES = {".txt": "text/plain; charset=utf-8", ".html": "text/html; charset=utf-8",
+               ".htm": "text/html; charset=utf-8", ".srt": "application/x-subrip"}
 
 
 @router.get("/languages", response_model=list[Language], summary="Language pairs served")

@@ -33,6 +33,8 @@ from starlette.exceptions import HTTPException
 
 from service.api import STATIC, router
 from service.errors import ServiceError
+from service.files import FileStore
+from service.keys import KeyStore, RateLimiter
 from service.langid import LanguageIdentifier
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, MetricsMiddleware, error_response
@@ -51,6 +53,15 @@ class Service:
     registry: ModelRegistry
     langid: LanguageIdentifier = field(default_factory=LanguageIdentifier)
     suggestions: SuggestionStore | None = None
+    keys: KeyStore | None = None
+    limiter: RateLimiter | None = None
+    files: FileStore | None = None
+
+
+def make_files(settings: Settings) -> FileStore | None:
+    if settings.files_dir is None:
+        return None
+    return FileStore(settings.files_dir, settings.file_ttl_s, settings.max_stored_file_bytes)
 
 
 def create_app(settings: Settings | None = None,
@@ -61,8 +72,12 @@ def create_app(settings: Settings | None = None,
     metrics = Metrics()
     suggestions = (None if settings.suggestions_db is None
                    else SuggestionStore(settings.suggestions_db))
+    rate_file = settings.rate_limit_file()
     service = Service(settings, metrics, ModelRegistry(settings, metrics, translator_factory),
-                      suggestions=suggestions)
+                      suggestions=suggestions,
+                      keys=None if settings.keys_db is None else KeyStore(settings.keys_db),
+                      limiter=None if rate_file is None else RateLimiter(rate_file),
+                      files=make_files(settings))
     app = FastAPI(title="s2s translation service", version="0.1.0", lifespan=_lifespan,
                   description="LSTM + attention NMT with dynamic batching. Errors are JSON "
                               '`{"error": message, "kind": kind}`.')
@@ -86,17 +101,31 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if service.settings.threads:
         torch.set_num_threads(service.settings.threads)
     loading = asyncio.create_task(service.registry.startup(), name="load-models")
+    cleaning = (asyncio.create_task(_clean_files(service.files, service.settings.file_ttl_s / 2),
+                                    name="clean-files") if service.files else None)
     remove_handler = (_install_sighup(service.registry) if service.settings.reload_on_sighup
                       else lambda: None)
     try:
         yield
     finally:
         remove_handler()
+        if cleaning is not None:
+            cleaning.cancel()
         if not loading.done():
             loading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await loading
         await service.registry.close(drain=False)   # uvicorn's graceful period is over
+
+
+async def _clean_files(files: FileStore, every_s: float) -> None:
+    """Delete expired translated files now and then (downloads also check expiry)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await asyncio.to_thread(files.cleanup)
+        except OSError:
+            log.exception("cleaning the translated files failed")
 
 
 _background: set[asyncio.Task] = set()

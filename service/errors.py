@@ -39,6 +39,18 @@ class SuggestionsDisabled(ServiceError):
     status, kind = 403, "suggestions_disabled"
 
 
+class FilesDisabled(ServiceError):
+    status, kind = 403, "files_disabled"
+
+
+class InvalidFile(ServiceError):
+    status, kind = 400, "invalid_file"
+
+
+class NotFound(ServiceError):
+    status, kind = 404, "not_found"
+
+
 class Overloaded(ServiceError):
     status, kind = 503, "overloaded"
 

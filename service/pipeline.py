@@ -133,14 +133,16 @@ async def translate_texts(registry: ModelRegistry, settings: Settings, source: s
 
 async def translate_groups(registry: ModelRegistry, settings: Settings, target: str,
                            texts: Sequence[str], groups: dict[str, list[int]],
-                           options: TranslateOptions, request: Request | None = None
-                           ) -> list[TextResult]:
+                           options: TranslateOptions, request: Request | None = None,
+                           check: bool = True) -> list[TextResult]:
     """Translate ``texts[i]`` for each i of ``groups[source]`` through pair source-target, as
-    one request: limits and the work budget count all its sentences; every sentence is
-    prepared and queued before the first wait (so each by the translator that serves it), and
-    one wait covers all (deadline, disconnect, shutdown). Texts in no group come back blank."""
+    one request: limits (unless the caller checked its own, ``check`` False) and the work
+    budget count all its sentences; every sentence is prepared and queued before the first
+    wait (so each by the translator that serves it), and one wait covers all (deadline,
+    disconnect, shutdown). Texts in no group come back blank."""
     deadline = asyncio.get_running_loop().time() + settings.request_timeout_s
-    check_limits(texts, settings)
+    if check:
+        check_limits(texts, settings)
     if registry.draining:
         raise NotReady("the server is shutting down; retry on another replica")
     plans = []
@@ -199,14 +201,12 @@ def available_pairs(registry: ModelRegistry) -> str:
     return ", ".join(slot.pair for slot in registry.serving_slots()) or "none"
 
 
-async def translate_auto(registry: ModelRegistry, identifier: LanguageIdentifier,
-                         settings: Settings, target: str, texts: Sequence[str],
-                         options: TranslateOptions, request: Request | None = None
-                         ) -> tuple[list[TextResult], list[Detection | None]]:
-    """Translate texts whose source language is detected per text: each language's texts go
-    through that pair's batcher, all as one request (translate_groups). Blank texts translate
-    to blank."""
-    check_limits(texts, settings)
+async def auto_groups(registry: ModelRegistry, identifier: LanguageIdentifier, target: str,
+                      texts: Sequence[str], check_target: bool = True
+                      ) -> tuple[dict[str, list[int]], list[Detection | None]]:
+    """Each text's detected source language: {language: text numbers} (blank texts in none)
+    and the detections. UnknownPair (naming the detected language and the pairs served) when a
+    text's language is unknown or, with ``check_target``, has no model to ``target``."""
     detections = await detect_languages(registry, identifier, texts)
     groups: dict[str, list[int]] = {}
     for number, (text, detection) in enumerate(zip(texts, detections)):
@@ -216,11 +216,23 @@ async def translate_auto(registry: ModelRegistry, identifier: LanguageIdentifier
         if detection is not None:
             groups.setdefault(detection.language, []).append(number)
     for language, numbers in groups.items():
-        if f"{language}-{target.lower()}" not in registry.slots:
+        if check_target and f"{language}-{target.lower()}" not in registry.slots:
             found = detections[numbers[0]]
             raise UnknownPair(f"text {numbers[0]} was detected as {language!r} (confidence "
                               f"{found.confidence:g}), and no model translates {language!r} to "
                               f"{target!r}; available pairs: {available_pairs(registry)}")
+    return groups, detections
+
+
+async def translate_auto(registry: ModelRegistry, identifier: LanguageIdentifier,
+                         settings: Settings, target: str, texts: Sequence[str],
+                         options: TranslateOptions, request: Request | None = None
+                         ) -> tuple[list[TextResult], list[Detection | None]]:
+    """Translate texts whose source language is detected per text: each language's texts go
+    through that pair's batcher, all as one request (translate_groups). Blank texts translate
+    to blank."""
+    check_limits(texts, settings)
+    groups, detections = await auto_groups(registry, identifier, target, texts)
     results = await translate_groups(registry, settings, target, texts, groups, options,
                                      request)
     return results, detections

@@ -88,6 +88,27 @@ class Settings(BaseSettings):
     reload_on_sighup: bool = True
     suggestions_db: Path | None = Field(None, description="SQLite file that /suggest stores "
                                         "suggested translations in; unset: /suggest is 403")
+
+    # API keys with their own limits (s2s-keys manages them) and rate limiting
+    keys_db: Path | None = Field(None, description="SQLite file of API keys with per-key limits "
+                                 "(s2s-keys add/list/remove); unset: only api_keys")
+    require_api_key: bool = Field(False, description="refuse requests without a key (also "
+                                  "implied by a non-empty api_keys)")
+    default_requests_per_minute: int | None = Field(
+        None, ge=0, description="rate of api_keys keys and of keyless clients (per address); "
+        "None or 0: unlimited")
+    rate_limit_db: Path | None = Field(None, description="SQLite file the worker processes "
+                                       "share rate-limit state in (default: keys_db)")
+
+    # file translation (/translate_file, /download_file)
+    files_dir: Path | None = Field(None, description="folder of translated files; unset: file "
+                                   "translation is off")
+    file_ttl_s: float = Field(600.0, gt=0, description="how long a translated file can be "
+                              "downloaded")
+    max_file_bytes: int = Field(500_000, ge=1, description="largest uploaded file")
+    max_file_chars: int = Field(100_000, ge=1, description="most characters of an uploaded file")
+    max_stored_file_bytes: int = Field(200_000_000, ge=1, description="translated files kept "
+                                       "on disk at most (the oldest go first)")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
     @field_validator("api_keys", "cors_origins", mode="before")
@@ -109,7 +130,21 @@ class Settings(BaseSettings):
             raise ValueError("max_wait_ms must not exceed max_delay_ms")
         if self.max_item_chars > self.max_total_chars:
             raise ValueError("max_item_chars must not exceed max_total_chars")
+        if self.files_dir is not None and self.max_file_bytes >= self.max_body_bytes:
+            raise ValueError("max_file_bytes must be below max_body_bytes (the upload's form "
+                             "adds a few hundred bytes)")
+        if self.require_api_key and not (self.api_keys or self.keys_db):
+            raise ValueError("require_api_key needs api_keys or keys_db (no key could pass)")
+        if self.default_requests_per_minute and self.rate_limit_file() is None:
+            raise ValueError("default_requests_per_minute needs rate_limit_db or keys_db")
         return self
+
+
+    def keys_required(self) -> bool:
+        return bool(self.api_keys) or self.require_api_key
+
+    def rate_limit_file(self) -> Path | None:
+        return self.rate_limit_db or self.keys_db
 
 
 class SettingsError(ValueError):

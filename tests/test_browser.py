@@ -65,3 +65,38 @@ def test_page_translates_and_draws_the_attention(models_dir, tmp_path):  # noqa:
     assert rows == len(sentence["tokens"]) + 1
     assert columns == len(sentence["source_tokens"])
     assert screenshot.stat().st_size > 0
+
+
+def test_page_detects_the_language_and_translates_a_file(models_dir, tmp_path):  # noqa: F811
+    """Auto-detection (pair "Detect language -> date") and a .txt file translated through
+    /translate_file and downloaded from the link the page shows."""
+    screenshot = Path(os.environ.get("S2S_SCREENSHOT_FILES", tmp_path / "files.png"))
+    upload = tmp_path / "dates.txt"
+    upload.write_text(f"{SENTENCE}\n\nthe first of may two thousand\n", encoding="utf-8")
+    settings = settings_for(models_dir, files_dir=tmp_path / "files")
+    with running_server(settings) as running, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
+                                             args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(running.url + "/")
+            page.wait_for_selector("#pair option[value='auto-date']", state="attached")
+            page.select_option("#pair", "auto-date")
+            page.fill("#source", SENTENCE)
+            page.click("#translate")
+            page.wait_for_function("document.getElementById('detected').textContent !== ''")
+            detected = page.inner_text("#detected")
+            page.wait_for_selector("#files:not([hidden])")
+            page.set_input_files("#file", str(upload))
+            page.click("#translate-file")
+            link = page.wait_for_selector("#file-result a", timeout=15000)
+            href = link.get_attribute("href")
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+        downloaded = httpx.get(href)
+    assert "Detected language: en" in detected
+    assert downloaded.status_code == 200
+    lines = downloaded.text.split("\n")
+    assert len(lines) == 4 and lines[1] == "" and lines[0] and lines[2]

@@ -176,7 +176,7 @@ def test_concurrent_requests_get_their_own_results(tmp_path):
     (b'{"q": ["a", 3], "source": "de", "target": "en"}', 422),
     (b'{"source": "de", "target": "en"}', 422),
     (b'{"q": "a", "source": "de", "target": "en", "alternatives": -1}', 422),
-    (b'{"q": "a", "source": "de", "target": "en", "format": "html"}', 400),
+    (b'{"q": "a", "source": "de", "target": "en", "format": "xml"}', 422),
     (b'{"q": "a", "source": "de", "target": "fr"}', 400),
     (b'[1, 2]', 400),
     (b'[' * 100_000 + b']' * 100_000, 400),

@@ -1,4 +1,6 @@
-// The translator page: pairs from /languages, translation and attention from /v1/translate.
+// The translator page: pairs from /languages (plus "auto" source detection), translation and
+// attention from /v1/translate, file translation through /translate_file when the server
+// offers it (/frontend/settings).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -21,6 +23,13 @@ async function loadPairs() {
     const languages = await response.json();
     const select = $("pair");
     select.innerHTML = "";
+    const targets = [...new Set(languages.flatMap((lang) => lang.targets))].sort();
+    for (const target of targets) {
+      const option = document.createElement("option");
+      option.value = `auto-${target}`;
+      option.textContent = `Detect language \u2192 ${target}`;
+      select.appendChild(option);
+    }
     for (const lang of languages) {
       for (const target of lang.targets) {
         const option = document.createElement("option");
@@ -83,6 +92,9 @@ async function translate(event) {
     if (!response.ok) return showStatus(`Error ${response.status}: ${answer.error}`, true);
     const result = answer.translations[0];
     $("translation").textContent = result.translation;
+    const found = result.detected_language;
+    $("detected").textContent = found && found.language
+      ? `Detected language: ${found.language} (confidence ${found.confidence.toFixed(0)}%)` : "";
     const attention = $("attention");
     attention.innerHTML = "";
     for (const sentence of result.sentences) {
@@ -96,5 +108,48 @@ async function translate(event) {
   }
 }
 
+async function loadFileSettings() {
+  try {
+    const settings = await (await fetch("/frontend/settings")).json();
+    if (!settings.filesTranslation) return;
+    $("files").hidden = false;
+    $("file").accept = settings.supportedFilesFormat.join(",");
+    $("file-formats").textContent = `Formats: ${settings.supportedFilesFormat.join(", ")}`;
+  } catch (error) {
+    showStatus(`Could not load the server settings: ${error}`, true);
+  }
+}
+
+async function translateFile(event) {
+  event.preventDefault();
+  const file = $("file").files[0];
+  const [source, target] = $("pair").value.split("-");
+  if (!file) return showStatus("Choose a file.", true);
+  const form = new FormData();
+  form.append("file", file);
+  form.append("source", source);
+  form.append("target", target);
+  const key = $("api-key").value.trim();
+  if (key) form.append("api_key", key);
+  showStatus("Translating the file\u2026", false);
+  $("translate-file").disabled = true;
+  try {
+    const response = await fetch("/translate_file", { method: "POST", body: form });
+    const answer = await response.json();
+    if (!response.ok) return showStatus(`Error ${response.status}: ${answer.error}`, true);
+    const link = document.createElement("a");
+    link.href = answer.translatedFileUrl;
+    link.textContent = `Download the translation of ${file.name}`;
+    $("file-result").replaceChildren(link);
+    showStatus("", false);
+  } catch (error) {
+    showStatus(`Request failed: ${error}`, true);
+  } finally {
+    $("translate-file").disabled = false;
+  }
+}
+
 $("form").addEventListener("submit", translate);
+$("file-form").addEventListener("submit", translateFile);
 loadPairs();
+loadFileSettings();
