@@ -27,3 +27,20 @@ def cpu_has_native_bf16() -> bool:
     emulated and slower than fp32."""
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def training_amp_dtype(device: torch.device, amp: str) -> torch.dtype | None:
+    """The autocast dtype of training (None: fp32). bf16 on CUDA or on a CPU with native bf16
+    (AVX512-BF16 or AMX); fp16 on CUDA only. DeviceError where it would be emulated or
+    unsupported: emulated bf16 is several times slower than fp32."""
+    if amp == "none":
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if amp == "bf16" else torch.float16
+    if amp == "fp16":
+        raise DeviceError("train.amp fp16 needs CUDA; on the CPU use bf16 (with AVX512-BF16 or "
+                          "AMX) or none")
+    if device.type == "cpu" and not cpu_has_native_bf16():
+        raise DeviceError("train.amp bf16: this CPU has no native bf16 (no AVX512-BF16 or AMX), "
+                          "so bf16 would be emulated and slower than fp32; use train.amp none")
+    return torch.bfloat16

@@ -16,7 +16,8 @@ from s2s import torch_compat
 
 class _FusedOutputLoss(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden, weight, bias, targets, smoothing, chunk_rows, with_grad):
+    def forward(ctx, hidden, weight, bias, targets, smoothing, chunk_rows, with_grad,
+                matmul_dtype):
         rows, vocab = hidden.size(0), weight.size(0)
         total = hidden.new_zeros(())
         grads = None
@@ -24,18 +25,29 @@ class _FusedOutputLoss(torch.autograd.Function):
             grads = (torch.empty_like(hidden), torch.zeros_like(weight), torch.zeros_like(bias))
         logits_buffer = hidden.new_empty(min(chunk_rows, rows), vocab)
         probs_buffer = torch.empty_like(logits_buffer)
+        low = None if matmul_dtype == weight.dtype else (
+            hidden.to(matmul_dtype), weight.to(matmul_dtype), bias.to(matmul_dtype))
         for start in range(0, rows, chunk_rows):
             stop = min(start + chunk_rows, rows)
             chunk_hidden, chunk_targets = hidden[start:stop], targets[start:stop]
-            logits = torch.addmm(bias, chunk_hidden, weight.t(), out=logits_buffer[: stop - start])
+            logits = logits_buffer[: stop - start]
+            if low is None:
+                torch.addmm(bias, chunk_hidden, weight.t(), out=logits)
+            else:
+                logits.copy_(torch.addmm(low[2], low[0][start:stop], low[1].t()))
             work = probs_buffer[: stop - start]
             torch_compat.log_softmax_into(logits, work)
             total += _chunk_loss(work, chunk_targets, smoothing)
             if grads is not None:
                 torch_compat.softmax_into(logits, work)
                 _probs_to_grad_(work, chunk_targets, smoothing)
-                torch.mm(work, weight, out=grads[0][start:stop])
-                grads[1].addmm_(work.t(), chunk_hidden)
+                if low is None:
+                    torch.mm(work, weight, out=grads[0][start:stop])
+                    grads[1].addmm_(work.t(), chunk_hidden)
+                else:
+                    work_low = work.to(matmul_dtype)
+                    grads[0][start:stop] = torch.mm(work_low, low[1])
+                    grads[1].add_(torch.mm(work_low.t(), low[0][start:stop]))
                 grads[2].add_(work.sum(0))
         if grads is not None:
             ctx.save_for_backward(*grads)
@@ -45,7 +57,7 @@ class _FusedOutputLoss(torch.autograd.Function):
     def backward(ctx, grad_total):
         grad_hidden, grad_weight, grad_bias = ctx.saved_tensors
         return (grad_hidden * grad_total, grad_weight * grad_total, grad_bias * grad_total,
-                None, None, None, None)
+                None, None, None, None, None)
 
 
 def _chunk_loss(log_probs: torch.Tensor, targets: torch.Tensor, smoothing: float) -> torch.Tensor:
@@ -72,12 +84,18 @@ def fused_output_loss(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Te
 
     hidden: (N, H); weight: (V, H); bias: (V,); targets: (N,) -> scalar in weight's dtype.
     Same value and gradients as F.cross_entropy(F.linear(hidden, weight, bias), targets,
-    label_smoothing=smoothing, reduction="sum"), without N x V intermediates.
+    label_smoothing=smoothing, reduction="sum"), without N x V intermediates. Under bf16
+    autocast the matrix products run in bf16 while log-softmax, the loss and the gradient
+    sums stay in the weights' dtype (fp32).
     """
     with_grad = torch.is_grad_enabled() and (
         hidden.requires_grad or weight.requires_grad or bias.requires_grad)
     if hidden.dtype != weight.dtype:
         hidden = hidden.to(weight.dtype)
-    with torch.autocast(hidden.device.type, enabled=False):
+    device = hidden.device.type
+    matmul_dtype = weight.dtype
+    if torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device) == torch.bfloat16:
+        matmul_dtype = torch.bfloat16
+    with torch.autocast(device, enabled=False):
         return _FusedOutputLoss.apply(hidden, weight, bias, targets, smoothing, chunk_rows,
-                                      with_grad)
+                                      with_grad, matmul_dtype)

@@ -1,5 +1,6 @@
 """The training loop: token-budget batches, Adam, warm-up + plateau decay, clipping by total
-norm, AMP on CUDA, periodic validation (loss, perplexity, greedy BLEU/chrF), early stopping,
+norm, AMP (CUDA; bf16 on CPUs with native bf16, fp32 master weights), periodic validation
+(loss, perplexity, greedy BLEU/chrF), early stopping,
 resumable checkpoints and a model file for inference. Optional DDP (torchrun).
 
 Progress is reported through a callback; metrics are appended to ``metrics.jsonl`` in the run
@@ -20,7 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from s2s.checkpoint import FORMAT_VERSION, TRAIN_STATE_FORMAT, CheckpointError, load_checkpoint
 from s2s.config import Config, config_from_dict
-from s2s.devices import resolve_device
+from s2s.devices import resolve_device, training_amp_dtype
 from s2s.inference.model_file import (
     LoadedModel,
     save_model_file,
@@ -102,7 +103,8 @@ class Trainer:
                                           fused=True)
         self.schedule = LRSchedule(self.cfg.lr, self.cfg.warmup_steps, self.cfg.lr_decay_factor,
                                    self.cfg.lr_patience, self.cfg.min_lr)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self._amp_dtype() == torch.float16)
+        self.amp_dtype = training_amp_dtype(self.device, self.cfg.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.plan = BatchPlan(data.train, self.cfg.batch_tokens, self.cfg.bucket_size,
                               self.cfg.seed, dist_info.rank, dist_info.world_size)
         torch.manual_seed(self.cfg.seed + dist_info.rank)  # dropout streams differ per rank
@@ -145,11 +147,6 @@ class Trainer:
             return model
         device_ids = [self.device.index or 0] if self.device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=device_ids)
-
-    def _amp_dtype(self) -> torch.dtype | None:
-        if self.device.type != "cuda" or self.cfg.amp == "none":
-            return None
-        return torch.bfloat16 if self.cfg.amp == "bf16" else torch.float16
 
     # ---- training ---------------------------------------------------------------------
     def train(self) -> Progress:
@@ -195,8 +192,8 @@ class Trainer:
         batch = (batch or self.plan.next_batch()).to(self.device)
         local_tokens = float(batch.n_tokens)
         (total_tokens,) = all_reduce_sum([local_tokens], self.dist, self.device)
-        autocast = (torch.autocast("cuda", dtype=self._amp_dtype())
-                    if self._amp_dtype() else nullcontext())
+        autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype)
+                    if self.amp_dtype else nullcontext())
         with autocast:
             loss_sum = batch_loss(self.train_model, batch, self.cfg.label_smoothing,
                                   self.cfg.loss_chunk_rows)
