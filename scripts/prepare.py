@@ -36,8 +36,9 @@ def corpus_lines(manifest: dict) -> list[str]:
         dropped = ", ".join(f"{corpus[k]:,} {k.replace('_', ' ')}" for k in
                             ("empty", "too_long", "ratio", "held_out", "holdout_duplicate")
                             if corpus.get(k))
+        total = corpus["read"] + corpus["held_out"] + corpus["holdout_duplicate"]
         lines.append(f"corpus {corpus['name']} (weight {corpus['weight']:g}): "
-                     f"{corpus['kept']:,} of {corpus['read'] + corpus['held_out']:,} pairs kept"
+                     f"{corpus['kept']:,} of {total:,} pairs kept"
                      + (f"; dropped: {dropped}" if dropped else ""))
     lines.append(f"validation: {manifest['valid_pairs']:,} pairs")
     return lines
