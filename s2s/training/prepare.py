@@ -16,6 +16,7 @@ memory-maps the result: that is all that training, a resume, or a DDP rank does.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import multiprocessing
 import random
@@ -336,19 +337,16 @@ def chunk_tasks(corpus: CorpusConfig, held: dict[str, list[tuple[str, str]]],
 
 class encoder_pool:  # noqa: N801 (used as a context manager factory)
     """``with encoder_pool(workers, models) as run: for chunk in run(tasks)``: chunks encoded
-    in order; with several workers at most 2 x workers chunks are in flight (bounded memory)."""
+    in order. Worker processes start only for a corpus of more than one chunk; then at most
+    2 x workers chunks are in flight (bounded memory)."""
 
     def __init__(self, workers: int, models: tuple[bytes, bytes | None]):
         self.workers = workers
         self.models = models
         self.pool = None
+        self.loaded_here = False
 
     def __enter__(self):
-        if self.workers > 1:
-            context = multiprocessing.get_context("spawn")
-            self.pool = context.Pool(self.workers, load_processors, self.models)
-        else:
-            load_processors(*self.models)
         return self.run
 
     def __exit__(self, *exc_info) -> None:
@@ -357,11 +355,19 @@ class encoder_pool:  # noqa: N801 (used as a context manager factory)
             self.pool.join()
 
     def run(self, tasks: Iterator) -> Iterator[EncodedChunk]:
-        if self.pool is None:
-            yield from map(encode_chunk, tasks)
+        tasks = iter(tasks)
+        first = [task for task in (next(tasks, None), next(tasks, None)) if task is not None]
+        if self.workers == 1 or len(first) < 2:
+            if not self.loaded_here:
+                load_processors(*self.models)
+                self.loaded_here = True
+            yield from map(encode_chunk, itertools.chain(first, tasks))
             return
+        if self.pool is None:
+            context = multiprocessing.get_context("spawn")
+            self.pool = context.Pool(self.workers, load_processors, self.models)
         pending: deque = deque()
-        for task in tasks:
+        for task in itertools.chain(first, tasks):
             pending.append(self.pool.apply_async(encode_chunk, (task,)))
             if len(pending) >= 2 * self.workers:
                 yield pending.popleft().get()

@@ -7,6 +7,8 @@
     step-<N>.pt            resumable training states, the last ``keep_last`` kept
     latest.txt             names the newest training state
     model.pt / best.pt     model files: the latest, and the best by the early-stopping metric
+    prepared/              the prepared data (s2s.training.prepare), unless data.prepared_dir
+    curves.png tensorboard/   drawn by s2s-train (s2s_scripts.curves)
 """
 
 from __future__ import annotations
