@@ -1,9 +1,11 @@
 """Formats beyond plain text, through the same pipeline: HTML (service.markup keeps the markup
-and places inline tags by the attention alignment) and uploaded files (service.files), which
-are translated in chunks that each stay within a request's limits."""
+and places inline tags by the attention alignment; parsing and rendering run off the event
+loop) and uploaded files (service.files), which are translated in chunks that each stay
+within a request's limits."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -86,7 +88,7 @@ async def translate_html(service: Any, request: Request | None, source: str, tar
                          ) -> tuple[list[str], list[Detection | None] | None]:
     """Translate HTML fragments keeping their markup; with source "auto" each fragment's
     language is detected from its text. Returns the translated HTML (and the detections)."""
-    fragments = [parse_html(html) for html in htmls]
+    fragments = await asyncio.to_thread(lambda: [parse_html(html) for html in htmls])
     segments: list[str] = []
     owners: list[int] = []
     for number, fragment in enumerate(fragments):
@@ -109,7 +111,8 @@ async def translate_html(service: Any, request: Request | None, source: str, tar
     else:
         results = await translate_groups(service.registry, service.settings, target, segments,
                                          groups, options, request, check=False)
-    return render(fragments, owners, results), detections
+    rendered = await asyncio.to_thread(render, fragments, owners, results)
+    return rendered, detections
 
 
 def render(fragments: list[HtmlFragment], owners: list[int], results: list[TextResult]

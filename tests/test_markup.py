@@ -422,6 +422,40 @@ def test_render_can_be_called_again():
 # ---------------------------------------------------------------------------- robustness
 
 
+NAN, INF = float("nan"), float("inf")
+ODD = {
+    "nan_rows": AlignedText(["\u2581Ein", "\u2581fettes", "\u2581Wort"], ["\u2581A", "\u2581b"],
+                            [[NAN, NAN, NAN], [INF, -INF, NAN]], "A b"),
+    "short_rows": AlignedText(["\u2581Ein"], ["\u2581A", "\u2581b", "\u2581c"], [[1.0]], "A b c"),
+    "extra_columns_and_rows": AlignedText(
+        pieces_of("Ein fettes Wort"), ["\u2581A"], [[0.0, 0.0, 0.0, 9.0]] * 4, "A"),
+    "no_attention": AlignedText(pieces_of("Ein fettes Wort"), ["\u2581A", "\u2581b"], [], "A b"),
+    "unk_and_bytes": AlignedText(["\u2581<unk>", "<0xC3>", "\u2581Wort"], ["\u2581<unk>"],
+                                 [[0.2, 0.3, 0.5]], "x"),
+    "foreign_source": AlignedText(["\u2581völlig", "\u2581anders"], ["\u2581A"], [[1.0, 0.0]],
+                                  "A"),
+    "only_marks": AlignedText(["\u2581"], ["\u2581", "\u2581"], [[1.0], [1.0]], ""),
+}
+
+
+@pytest.mark.parametrize("name", ODD)
+def test_odd_translations_are_tolerated(name):
+    html = "<p>Ein <b>fettes</b> Wort</p>"
+    output = parse_html(html).render([ODD[name]])
+    assert tags(output) == tags(html)
+
+
+def test_unclosed_start_tags_take_linear_time():
+    import time
+
+    start = time.perf_counter()
+    fragment = parse_html("<a " * 20000)  # the stdlib alone: about 90 s
+    assert time.perf_counter() - start < 5
+    assert fragment.render([empty(s) for s in fragment.segments]).strip() == ""  # all text
+
+
+
+
 def test_deep_nesting_needs_no_recursion():
     for html in (DEEP_B, DEEP_DIV, "<span>" * 4000 + "x" + "</i>" * 4000):
         for fake in (identity, reversed_order):
