@@ -5,7 +5,9 @@ to each size, then for each size
 - preparation (s2s-prepare) with 1 and 2 encoding processes: wall time, pairs/s, peak RSS of
   the process tree (sampled from /proc every 0.1 s), size on disk;
 - the training process on the prepared data: time from process start to the end of its first
-  step, its peak RSS at that point;
+  step (split into imports, memory-mapping the prepared data, building the trainer (model,
+  optimizer: torch's Adam imports torch._dynamo, about 3 s here), the first epoch's batch plan,
+  and the step), its peak RSS at that point;
 - optionally the previous code (``--old-root``: a checkout of the commit before the prepare
   step) preparing the same corpus in one process, for the speed-up measured side by side;
 - optionally two DDP ranks (gloo, CPU) on the largest size: RSS of each and the proof that
@@ -58,13 +60,23 @@ train:
 FIRST_STEP = """
 import json, resource, sys, time
 started = time.perf_counter()
+import torch
 from s2s.config import load_config
+from s2s.training.prepare import open_prepared, prepared_folder
 from s2s.training.trainer import Trainer
-trainer = Trainer.build(load_config(sys.argv[1]))
+imported = time.perf_counter()
+config = load_config(sys.argv[1])
+open_prepared(config, prepared_folder(config))
+opened = time.perf_counter()
+trainer = Trainer.build(config)
 built = time.perf_counter()
+trainer.plan._epoch_bounds()
+planned = time.perf_counter()
 trainer.train_step()
 done = time.perf_counter()
-print(json.dumps({"build_s": built - started, "first_step_s": done - built,
+print(json.dumps({"import_s": imported - started, "open_prepared_s": opened - imported,
+                  "build_s": built - opened, "first_plan_s": planned - built,
+                  "first_step_s": done - planned,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "pairs": len(trainer.data.train)}))
 """

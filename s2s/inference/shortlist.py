@@ -118,7 +118,8 @@ def _unique_per_pair(flat: np.ndarray, lengths: np.ndarray, vocab: int
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Each pair's distinct ids: (pair numbers, ids), sorted by pair then id."""
     pairs = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-    keys = np.unique(pairs * vocab + flat.astype(np.int64))
+    keys = np.sort(pairs * vocab + flat.astype(np.int64))
+    keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])] if len(keys) else keys
     return keys // vocab, keys % vocab
 
 

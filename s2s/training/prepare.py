@@ -67,7 +67,7 @@ from s2s.training.shards import (
 
 PREPARED_FORMAT = 1
 CHUNK_PAIRS = 20_000
-SHORTLIST_SAMPLE_PAIRS = 200_000
+SHORTLIST_SAMPLE_PAIRS = 100_000
 
 
 @dataclass
@@ -381,20 +381,36 @@ def build_shortlist(config: Config, folder: Path, tokenizer: Tokenizer,
     """The shortlist from (at most SHORTLIST_SAMPLE_PAIRS, seeded) training pairs."""
     train = open_training_set(folder, manifest)
     count = len(train)
+    chosen = None
     if count > SHORTLIST_SAMPLE_PAIRS:
         rng = np.random.default_rng(config.train.seed)
         chosen = np.sort(rng.choice(count, SHORTLIST_SAMPLE_PAIRS, replace=False))
-    else:
-        chosen = np.arange(count)
-    pairs = [train.pair(int(i)) for i in chosen]
-    src_lengths = np.array([len(s) for s, _ in pairs], dtype=np.int64)
-    tgt_lengths = np.array([len(t) for _, t in pairs], dtype=np.int64)
-    src_flat = np.concatenate([s for s, _ in pairs]).astype(np.int64)
-    tgt_flat = np.concatenate([t for _, t in pairs]).astype(np.int64)
+    sides = [gather(train, side, chosen) for side in SIDES]
     cfg = config.train
-    return Shortlist.from_arrays(src_flat, src_lengths, tgt_flat, tgt_lengths,
-                                 len(tokenizer.src), len(tokenizer.tgt),
+    return Shortlist.from_arrays(*sides[0], *sides[1], len(tokenizer.src), len(tokenizer.tgt),
                                  cfg.shortlist_per_source, cfg.shortlist_frequent)
+
+
+def gather(train: TrainingSet, side: str, chosen: np.ndarray | None
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """(flat ids, lengths) of one side of the pairs ``chosen`` (global indices, sorted; None:
+    all), gathered with array indexing, corpus by corpus."""
+    flats, lengths = [], []
+    for number, corpus in enumerate(train.corpora):
+        shard = corpus.src if side == "src" else corpus.tgt
+        if chosen is None:
+            local = np.arange(len(shard))
+        else:
+            start, stop = train.starts[number], train.starts[number + 1]
+            local = chosen[(chosen >= start) & (chosen < stop)] - start
+        counts = np.asarray(shard.lengths, dtype=np.int64)[local]
+        begins = np.asarray(shard.offsets)[local]
+        within = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(
+            np.cumsum(counts) - counts, counts)
+        flats.append(np.asarray(shard.tokens)[np.repeat(begins, counts) + within]
+                     .astype(np.int64))
+        lengths.append(counts)
+    return np.concatenate(flats), np.concatenate(lengths)
 
 
 def open_training_set(folder: Path, manifest: dict[str, Any]) -> TrainingSet:
