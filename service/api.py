@@ -98,11 +98,14 @@ def reject_constant(name: str) -> None:
 
 async def read_body(request: Request, forms: bool = False) -> dict[str, Any]:
     """The body as a dict: JSON (content type application/json or +json), or with ``forms``
-    form fields as LibreTranslate accepts them (a repeated ``q`` is a list). 415 for another
-    content type, 400 for a body that is not a JSON object (nesting too deep, NaN, ...)."""
+    form fields as LibreTranslate accepts them (a repeated ``q`` is a list), or, with no body
+    at all, the query parameters. 415 for another content type, 400 for a body that is not a
+    JSON object (nesting too deep, NaN, ...)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if forms and content_type in FORM_TYPES:
         return await read_form(request)
+    if forms and not content_type and not await request.body():
+        return query_fields(request)
     if content_type != "application/json" and not content_type.endswith("+json"):
         accepted = "application/json" + (" or a form" if forms else "")
         raise UnsupportedMediaType(f"the body must be {accepted} (got "
@@ -117,6 +120,14 @@ async def read_body(request: Request, forms: bool = False) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidJson("the JSON body must be an object")
     return body
+
+
+def query_fields(request: Request) -> dict[str, Any]:
+    """A LibreTranslate request sent as query parameters with no body (as deep-translator's
+    client does; LibreTranslate reads query and form fields alike)."""
+    params = request.query_params
+    return {key: (params.getlist(key) if key == "q" and len(params.getlist(key)) > 1
+                  else params[key]) for key in params}
 
 
 async def read_form(request: Request) -> dict[str, Any]:

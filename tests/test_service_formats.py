@@ -562,3 +562,17 @@ def test_rate_limits_are_shared_through_the_database_across_apps(tmp_path):
 def test_require_api_key_without_a_key_source_is_a_settings_error(tmp_path):
     with pytest.raises(ValueError, match="require_api_key"):
         Settings(models_dir=tmp_path, require_api_key=True)
+
+
+def test_query_parameters_without_a_body_are_a_libretranslate_request(tmp_path):
+    """deep-translator's LibreTranslator sends its fields as query parameters, no body."""
+    settings, factory, _ = fake_setup(tmp_path)
+
+    async def main():
+        async with serve(settings, factory) as client:
+            return await client.post("/translate", params={
+                "q": "hallo", "source": "de", "target": "en", "format": "text"})
+
+    response = asyncio.run(main())
+    assert response.status_code == 200
+    assert response.json()["translatedText"]
