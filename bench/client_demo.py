@@ -14,10 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import httpx
 
+KEY_CACHE_S = 2.5   # service.keys.KeyStore's lookup cache (2 s) and a margin
 SENTENCE_DE = "Ein Mann mit einem roten Hut fährt Fahrrad auf der Straße."
 SENTENCE_FR = "Une femme lit un livre dans le parc."
 MASTODON = ['<p>Hallo <a href="https://example.org/@anna" class="u-url mention">@<span>anna'
@@ -57,6 +59,41 @@ def mastodon(client: httpx.Client, key: str) -> dict:
     return {"request": body, "status": response.status_code, "response": response.json()}
 
 
+FRAGMENTS = {
+    "nested inline": "<p>Ein <b>Mann mit <i>rotem</i> Hut</b> fährt Fahrrad.</p>",
+    "link": '<p>Ein Hund <a href="https://example.org/hund?a=1&amp;b=2">rennt</a> im Park.</p>',
+    "entities": "<p>Mann &amp; Frau gehen&nbsp;spazieren &lt;heute&gt;.</p>",
+    "code": "<p>Eine Frau tippt <code>ls -la</code> in einen Computer.</p>",
+    "pre and script": "<pre>nicht übersetzen</pre><script>var x = 1;</script><p>Ein Kind "
+                      "spielt.</p>",
+    "malformed": "<p><b>Zwei Männer <i>spielen</p> Fußball</b></div>",
+    "empty elements": '<p>Ein Junge<br>springt <img src="a.png" alt="Bild"> ins Wasser.</p>',
+    "blocks": "<ul><li>Ein Hund schwimmt.</li><li>Eine Katze schläft.</li></ul>",
+    "empty": "",
+}
+
+
+def tag_sequence(html: str) -> list[tuple[str, str]]:
+    """Start, empty and end tags with their raw text, in order (text and entities left out)."""
+    from service.markup import tokenize
+
+    return [(token.kind, token.raw) for token in tokenize(html)
+            if token.kind in ("start", "empty", "end")]
+
+
+def html_fragments(client: httpx.Client, key: str) -> list[dict]:
+    rows = []
+    for name, fragment in FRAGMENTS.items():
+        response = client.post("/translate", json={"q": fragment, "source": "de", "target": "en",
+                                                    "format": "html", "api_key": key})
+        output = response.json().get("translatedText", "")
+        rows.append({"case": name, "status": response.status_code, "input": fragment,
+                     "output": output,
+                     "same_tag_sequence": tag_sequence(fragment) == tag_sequence(output),
+                     "same_tags": sorted(tag_sequence(fragment)) == sorted(tag_sequence(output))})
+    return rows
+
+
 def files(client: httpx.Client, key: str) -> dict:
     out = {}
     for name, text in (("captions.srt", SRT), ("page.html", HTML_FILE)):
@@ -77,6 +114,7 @@ def files(client: httpx.Client, key: str) -> dict:
 def rate_limits(client: httpx.Client, store) -> dict:
     slow = store.add(requests_per_minute=2, name="demo-slow")
     fast = store.add(requests_per_minute=60, name="demo-fast")
+    time.sleep(KEY_CACHE_S)        # the server sees new keys within its cache time
     body = {"q": SENTENCE_DE, "source": "de", "target": "en"}
     calls = []
     for key in (slow, slow, slow, fast, fast):
@@ -100,10 +138,12 @@ def main() -> int:
 
     store = KeyStore(args.keys_db)
     key = store.add(name="client-demo")     # unlimited; the server refuses unknown keys
+    time.sleep(KEY_CACHE_S)
     with httpx.Client(base_url=args.url, timeout=60) as client:
         record = {"libretranslatepy 2.1.4": libretranslatepy(args.url, key),
                   "deep-translator": deep_translator(args.url, key),
-                  "mastodon": mastodon(client, key), "files": files(client, key),
+                  "mastodon": mastodon(client, key),
+                  "html_fragments": html_fragments(client, key), "files": files(client, key),
                   "rate_limits": rate_limits(client, store)}
     args.out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
     print(json.dumps(record, indent=1, ensure_ascii=False))
