@@ -161,11 +161,13 @@ def prepare(config: Config, folder: Path, tokenizer: Tokenizer | None = None,
         "token_dtype": token_dtype(max(len(tokenizer.src), len(tokenizer.tgt))).name,
         "corpora": stats, "valid_pairs": len(valid_src),
     }
+    (folder / "shortlist.pt").unlink(missing_ok=True)
     if config.train.shortlist_per_source:
         shortlist = build_shortlist(config, folder, tokenizer, manifest)
         atomic_save({"format": SHORTLIST_FORMAT, "version": FORMAT_VERSION,
                      **shortlist.state_dict()}, folder / "shortlist.pt")
-    manifest["checksums"] = {**{k: v for s in stats for k, v in s.pop("checksums").items()}}
+    manifest["checksums"] = {name: digest for corpus in stats
+                             for name, digest in corpus.pop("checksums").items()}
     atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return manifest
 
