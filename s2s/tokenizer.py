@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import random
 from collections.abc import Iterable, Sequence
@@ -114,3 +115,10 @@ class Tokenizer:
 
     def model_bytes(self) -> tuple[bytes, bytes | None]:
         return self.src.model_bytes, None if self.joint else self.tgt.model_bytes
+
+    def fingerprint(self) -> str:
+        """SHA-256 over the SentencePiece model(s): equal fingerprints, equal vocabularies."""
+        digest = hashlib.sha256()
+        for part in self.model_bytes():
+            digest.update(part or b"-")
+        return digest.hexdigest()

@@ -74,6 +74,11 @@ def _value(record: dict[str, Any], key: str) -> float:
     return float(value)
 
 
+# per record kind: RunCurves attribute <- metrics.jsonl key (steps go to <kind>_step)
+SERIES = {"train": {"train_loss": "loss", "lr": "lr", "tokens_per_s": "tokens_per_s"},
+          "valid": {"valid_loss": "valid_loss", "bleu": "bleu", "chrf": "chrf"}}
+
+
 @dataclass
 class RunCurves:
     """One run's series, sorted by step (a step logged twice keeps its last record)."""
@@ -91,20 +96,12 @@ class RunCurves:
     @classmethod
     def from_records(cls, records: Sequence[dict[str, Any]], label: str) -> RunCurves:
         curves = cls(label)
-        train = {record["step"]: record for record in records if record["kind"] == "train"}
-        valid = {record["step"]: record for record in records if record["kind"] == "valid"}
-        for step in sorted(train):
-            record = train[step]
-            curves.train_step.append(float(step))
-            curves.train_loss.append(_value(record, "loss"))
-            curves.lr.append(_value(record, "lr"))
-            curves.tokens_per_s.append(_value(record, "tokens_per_s"))
-        for step in sorted(valid):
-            record = valid[step]
-            curves.valid_step.append(float(step))
-            curves.valid_loss.append(_value(record, "valid_loss"))
-            curves.bleu.append(_value(record, "bleu"))
-            curves.chrf.append(_value(record, "chrf"))
+        for kind, fields in SERIES.items():
+            by_step = {record["step"]: record for record in records if record["kind"] == kind}
+            for step in sorted(by_step):
+                getattr(curves, f"{kind}_step").append(float(step))
+                for attribute, key in fields.items():
+                    getattr(curves, attribute).append(_value(by_step[step], key))
         return curves
 
     @classmethod

@@ -209,36 +209,23 @@ async def translate_libre(request: Request) -> dict[str, Any]:
     query = validated(LibreTranslateRequest, await authorized_body(request, service, forms=True))
     single = isinstance(query.q, str)
     texts = [query.q] if single else query.q
-    if query.format == "html":
-        return await translate_libre_html(service, request, query, texts, single)
-    options = make_options(service, None, query.alternatives + 1)
-    results, detections = await translate_any(service, request, query.source, query.target,
-                                              texts, options)
-    translated = [result.text for result in results]
-    answer: dict[str, Any] = {"translatedText": translated[0] if single else translated}
-    if query.alternatives:
+    if query.format == "html":   # the markup kept, inline tags placed by the alignment
+        check_limits(texts, service.settings)
+        translated, detections = await translate_html(
+            service, request, query.source, query.target, texts, make_options(service, None, 1))
+        alternatives = [[] for _ in texts]
+    else:
+        options = make_options(service, None, query.alternatives + 1)
+        results, detections = await translate_any(service, request, query.source,
+                                                  query.target, texts, options)
+        translated = [result.text for result in results]
         alternatives = [alternatives_of(result, query.alternatives) for result in results]
-        answer["alternatives"] = alternatives[0] if single else alternatives
-    if detections is not None:
-        detected = [detected_language(d) for d in detections]
-        answer["detectedLanguage"] = detected[0] if single else detected
-    return answer
-
-
-async def translate_libre_html(service: Any, request: Request, query: LibreTranslateRequest,
-                               texts: list[str], single: bool) -> dict[str, Any]:
-    """format "html": the markup kept, inline tags placed by the attention alignment."""
-    check_limits(texts, service.settings)
-    options = make_options(service, None, 1)
-    translated, detections = await translate_html(service, request, query.source, query.target,
-                                                  texts, options)
-    answer: dict[str, Any] = {"translatedText": translated[0] if single else translated}
+    answer: dict[str, Any] = {"translatedText": translated}
     if query.alternatives:
-        answer["alternatives"] = [] if single else [[] for _ in texts]
+        answer["alternatives"] = alternatives
     if detections is not None:
-        detected = [detected_language(d) for d in detections]
-        answer["detectedLanguage"] = detected[0] if single else detected
-    return answer
+        answer["detectedLanguage"] = [detected_language(d) for d in detections]
+    return {key: value[0] for key, value in answer.items()} if single else answer
 
 
 async def translate_any(service: Any, request: Request, source: str, target: str,
@@ -435,7 +422,7 @@ async def download_file(request: Request, name: str) -> Response:
     if service.files is None:
         raise FilesDisabled("file translation is disabled on this server")
     try:
-        path, filename = service.files.open(name)
+        path, filename = await asyncio.to_thread(service.files.open, name)
         content = await asyncio.to_thread(path.read_bytes)
     except FileNotFoundError:
         raise NotFound("no such file (unknown or expired)") from None

@@ -1,6 +1,6 @@
-"""API keys: translation keys are required only when the settings list some; the admin key
-guards the admin endpoints, which are disabled without one; an optional key guards /metrics.
-401 when missing, 403 when wrong."""
+"""Keys in requests: where a key is read from, constant-time comparison, the admin key (the
+admin endpoints are disabled without one) and the optional /metrics key; 401 when missing,
+403 when wrong. Translation keys and their limits: service.keys."""
 
 from __future__ import annotations
 
@@ -23,29 +23,12 @@ def header_key(request: Request, header: str = "x-api-key") -> str | None:
     return None
 
 
-def key_from_request(request: Request) -> str | None:
-    """A key sent outside the body: header, or the ``api_key`` query parameter (which the
-    access log redacts)."""
-    return header_key(request) or request.query_params.get("api_key")
-
-
 def key_matches(key: object, known: list[str]) -> bool:
     """Constant-time comparison with each known key; anything but a string is no match."""
     if not isinstance(key, str):
         return False
     given = key.encode("utf-8", "surrogatepass")
     return any(secrets.compare_digest(given, k.encode()) for k in known)
-
-
-def check_api_key(settings: Settings, request: Request, body_key: object = None) -> None:
-    if not settings.api_keys:
-        return
-    key = body_key or key_from_request(request)
-    if not key:
-        raise MissingApiKey("an API key is required (api_key field, X-API-Key header or "
-                            "Authorization: Bearer)")
-    if not key_matches(key, settings.api_keys):
-        raise InvalidApiKey("the API key is not valid")
 
 
 def check_admin_key(settings: Settings, request: Request) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS suggestions (
@@ -24,8 +26,16 @@ class SuggestionStore:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(SCHEMA)
 
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=10)
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection in a transaction (committed on success), closed afterwards (sqlite3's
+        own context manager commits but leaves the connection open)."""
+        db = sqlite3.connect(self.path, timeout=10)
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()
 
     def add(self, source_text: str, suggested: str, source: str, target: str) -> None:
         with self._lock, self._connect() as db:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,22 +100,15 @@ class VocabularyMismatchError(ValueError):
     """The model files of an ensemble do not share their SentencePiece models."""
 
 
-def vocabulary_key(loaded: LoadedModel) -> tuple[str, str | None]:
-    """SHA-256 of the SentencePiece model(s): equal keys, equal vocabularies."""
-    src_bytes, tgt_bytes = loaded.tokenizer.model_bytes()
-    return (hashlib.sha256(src_bytes).hexdigest(),
-            None if tgt_bytes is None else hashlib.sha256(tgt_bytes).hexdigest())
-
-
 def check_same_vocabulary(models: Sequence[LoadedModel]) -> None:
     """Raise VocabularyMismatchError (a ValueError) naming the first model whose SentencePiece
     model(s) differ from the first model's (an ensemble's members must share their source and
     target vocabularies)."""
     if not models:
         raise ValueError("no model file given")
-    first = vocabulary_key(models[0])
+    first = models[0].tokenizer.fingerprint()
     for index, loaded in enumerate(models[1:], start=2):
-        if vocabulary_key(loaded) != first:
+        if loaded.tokenizer.fingerprint() != first:
             name = loaded.source or f"model {index}"
             reference = models[0].source or "model 1"
             raise VocabularyMismatchError(

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from s2s.constants import PAD_ID, SHORTLIST_FREQUENT, SHORTLIST_PER_SOURCE, SPECIAL_IDS
+from s2s.ragged import flatten, positions_within
 
 
 @dataclass
@@ -46,8 +47,8 @@ class Shortlist:
               src_vocab_size: int, tgt_vocab_size: int,
               per_source: int = SHORTLIST_PER_SOURCE,
               frequent: int = SHORTLIST_FREQUENT) -> Shortlist:
-        src_flat, src_lengths = _flatten(src)
-        tgt_flat, tgt_lengths = _flatten(tgt)
+        src_flat, src_lengths = flatten(src)
+        tgt_flat, tgt_lengths = flatten(tgt)
         return cls.from_arrays(src_flat, src_lengths, tgt_flat, tgt_lengths, src_vocab_size,
                                tgt_vocab_size, per_source, frequent)
 
@@ -107,13 +108,6 @@ class Shortlist:
         return cls(state["table"], state["frequent"], int(state["tgt_vocab_size"]))
 
 
-def _flatten(sequences: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-    lengths = np.array([len(seq) for seq in sequences], dtype=np.int64)
-    flat = np.fromiter((i for seq in sequences for i in seq), dtype=np.int64,
-                       count=int(lengths.sum()))
-    return flat, lengths
-
-
 def _unique_per_pair(flat: np.ndarray, lengths: np.ndarray, vocab: int
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Each pair's distinct ids: (pair numbers, ids), sorted by pair then id."""
@@ -139,9 +133,7 @@ def _cooccurrences(src_flat: np.ndarray, src_lengths: np.ndarray, tgt_flat: np.n
     per_pair = np.bincount(tgt_pair, minlength=len(both))
     tgt_start = np.concatenate([[0], np.cumsum(per_pair)[:-1]])
     repeats = per_pair[src_pair]                      # each source id meets its pair's targets
-    first = np.repeat(np.cumsum(repeats) - repeats, repeats)
-    within = np.arange(int(repeats.sum()), dtype=np.int64) - first
-    targets = tgt_ids[np.repeat(tgt_start[src_pair], repeats) + within]
+    targets = tgt_ids[np.repeat(tgt_start[src_pair], repeats) + positions_within(repeats)]
     keys = np.repeat(src_ids, repeats) * tgt_vocab_size + targets
     src_counts = np.bincount(src_ids, minlength=src_vocab_size).astype(np.float32)
     tgt_counts = np.bincount(tgt_ids, minlength=tgt_vocab_size).astype(np.float32)

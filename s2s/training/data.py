@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from s2s.constants import BOS_ID, EOS_ID, PAD_ID
-from s2s.inference.batching import BatchBudget, cut_sorted, pad
+from s2s.inference.batching import BatchBudget, cut_sorted
 from s2s.model import Seq2Seq
 from s2s.training.corpus_files import DataError
 from s2s.training.shards import TrainingSet
@@ -64,20 +64,14 @@ def batch_loss(model: Seq2Seq | torch.nn.Module, batch: Batch, smoothing: float 
 
 
 def collate(src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]]) -> Batch:
-    """Pad a batch, rows sorted by decreasing source length (stable)."""
-    order = sorted(range(len(src)), key=lambda i: -len(src[i]))
-    src = [src[i] for i in order]
-    tgt = [tgt[i] for i in order]
-    return Batch(
-        src=pad(src),
-        src_lens=torch.tensor([len(s) for s in src], dtype=torch.long),
-        tgt_in=pad([[BOS_ID, *t] for t in tgt]),
-        tgt_out=pad([[*t, EOS_ID] for t in tgt]),
-    )
+    """Pad a batch of id lists (``collate_arrays`` on them)."""
+    return collate_arrays([np.asarray(s, dtype=np.int64) for s in src],
+                          [np.asarray(t, dtype=np.int64) for t in tgt])
 
 
 def collate_arrays(src: Sequence[np.ndarray], tgt: Sequence[np.ndarray]) -> Batch:
-    """``collate`` for numpy id arrays (pairs read from the memory map): the same tensors."""
+    """Pad a batch, rows sorted by decreasing source length (stable); src/tgt are id
+    arrays (pairs read from the memory map)."""
     order = np.argsort(-np.array([len(s) for s in src]), kind="stable")
     rows = len(order)
     src_lens = np.array([len(src[i]) for i in order], dtype=np.int64)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import sentencepiece as spm
 
+from s2s.ragged import flatten
+
 
 @dataclass(frozen=True)
 class LengthFilter:
@@ -66,13 +68,6 @@ def load_processors(src_model: bytes, tgt_model: bytes | None) -> None:
         tgt = spm.SentencePieceProcessor()
         tgt.LoadFromSerializedProto(tgt_model)
     _processors = (src, tgt)
-
-
-def flatten(sequences: list[list[int]], dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """Ragged id lists -> (flat ids, lengths)."""
-    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-    flat = np.fromiter((i for s in sequences for i in s), dtype=dtype, count=int(lengths.sum()))
-    return flat, lengths
 
 
 def keep_mask(src_lengths: np.ndarray, tgt_lengths: np.ndarray, rule: LengthFilter,

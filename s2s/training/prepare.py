@@ -32,12 +32,12 @@ from s2s.checkpoint import (
     FORMAT_VERSION,
     SHORTLIST_FORMAT,
     atomic_save,
-    atomic_write_bytes,
     atomic_write_text,
     load_checkpoint,
 )
 from s2s.config import Config, CorpusConfig, expand_env
 from s2s.inference.shortlist import Shortlist
+from s2s.ragged import positions_within
 from s2s.tokenizer import Tokenizer, train_sentencepiece
 from s2s.training.corpus_files import (
     DataError,
@@ -56,6 +56,7 @@ from s2s.training.encoding import (
     encode_chunk,
     load_processors,
 )
+from s2s.training.run_folder import load_tokenizer_files, save_tokenizer_files
 from s2s.training.shards import (
     SIDES,
     CorpusShards,
@@ -109,13 +110,6 @@ def input_files(config: Config) -> list[Path]:
     return paths + (list(valid) if valid else [])
 
 
-def tokenizer_hash(tokenizer: Tokenizer) -> str:
-    digest = hashlib.sha256()
-    for part in tokenizer.model_bytes():
-        digest.update(part or b"-")
-    return digest.hexdigest()
-
-
 def is_current(folder: Path, config: Config, tokenizer: Tokenizer | None) -> bool:
     """Whether the folder's manifest matches the config, the input files and the tokenizer."""
     manifest = read_manifest(folder)
@@ -124,7 +118,7 @@ def is_current(folder: Path, config: Config, tokenizer: Tokenizer | None) -> boo
     inputs = [file_identity(path) for path in input_files(config)]
     if manifest.get("inputs") != inputs:
         return False
-    return tokenizer is None or manifest.get("tokenizer_sha256") == tokenizer_hash(tokenizer)
+    return tokenizer is None or manifest.get("tokenizer_sha256") == tokenizer.fingerprint()
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
@@ -144,12 +138,12 @@ def prepare(config: Config, folder: Path, tokenizer: Tokenizer | None = None,
         return read_manifest(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "manifest.json").unlink(missing_ok=True)
-    corpora = resolve_corpora(config, folder)
+    corpora, valid_files = resolve_corpora(config, folder)
     held = select_holdouts(corpora, config.train.seed)
-    valid_src, valid_tgt = validation_pairs(config, held)
+    valid_src, valid_tgt = validation_pairs(config, valid_files, held)
     if tokenizer is None:
         tokenizer = train_tokenizer(config, corpora, held)
-    save_tokenizer(folder, tokenizer)
+    save_tokenizer_files(folder, tokenizer)
     held_sources = {src for pairs in held.values() for src, _ in pairs}
     stats = encode_corpora(config, folder, tokenizer, corpora, held, held_sources, workers)
     write_lines(folder / "valid.src", valid_src)
@@ -157,7 +151,7 @@ def prepare(config: Config, folder: Path, tokenizer: Tokenizer | None = None,
     manifest = {
         "format": PREPARED_FORMAT, "config_hash": config_fingerprint(config),
         "inputs": [file_identity(path) for path in input_files(config)],
-        "tokenizer_sha256": tokenizer_hash(tokenizer),
+        "tokenizer_sha256": tokenizer.fingerprint(),
         "token_dtype": token_dtype(max(len(tokenizer.src), len(tokenizer.tgt))).name,
         "corpora": stats, "valid_pairs": len(valid_src),
     }
@@ -172,18 +166,22 @@ def prepare(config: Config, folder: Path, tokenizer: Tokenizer | None = None,
     return manifest
 
 
-def resolve_corpora(config: Config, folder: Path) -> list[CorpusConfig]:
-    """The training corpora; the demo task is first written out as files in ``folder``."""
+def resolve_corpora(config: Config, folder: Path
+                    ) -> tuple[list[CorpusConfig], tuple[Path, Path] | None]:
+    """The training corpora and the validation files (None: held-out pairs only); the demo
+    task is first written out as files in ``folder``."""
     if config.data.corpus != "demo":
-        return config.data.training_corpora()
+        return config.data.training_corpora(), config.data.validation_files()
     data = config.data
     splits = demo_splits(data.demo_train_size, data.demo_valid_size, data.demo_test_size,
                          config.train.seed)
+    files = {}
     for split in ("train", "valid"):
-        write_lines(folder / f"demo.{split}.src.txt", splits[split][0])
-        write_lines(folder / f"demo.{split}.tgt.txt", splits[split][1])
-    return [CorpusConfig(name="demo", src=str(folder / "demo.train.src.txt"),
-                         tgt=str(folder / "demo.train.tgt.txt"))]
+        files[split] = (folder / f"demo.{split}.src.txt", folder / f"demo.{split}.tgt.txt")
+        for path, lines in zip(files[split], splits[split]):
+            write_lines(path, lines)
+    src, tgt = files["train"]
+    return [CorpusConfig(name="demo", src=str(src), tgt=str(tgt))], files["valid"]
 
 
 def select_holdouts(corpora: list[CorpusConfig], seed: int) -> dict[str, list[tuple[str, str]]]:
@@ -203,18 +201,10 @@ def select_holdouts(corpora: list[CorpusConfig], seed: int) -> dict[str, list[tu
     return held
 
 
-def validation_pairs(config: Config, held: dict[str, list[tuple[str, str]]]
-                     ) -> tuple[list[str], list[str]]:
-    """Validation files (or the demo's valid split), then held-out pairs; at most
-    train.valid_max_sentences when set."""
-    pairs: list[tuple[str, str]] = []
-    if config.data.corpus == "demo":
-        data = config.data
-        src, tgt = demo_splits(data.demo_train_size, data.demo_valid_size, data.demo_test_size,
-                               config.train.seed)["valid"]
-        pairs = list(zip(src, tgt))
-    elif (files := config.data.validation_files()) is not None:
-        pairs = list(read_pairs(*files))
+def validation_pairs(config: Config, files: tuple[Path, Path] | None,
+                     held: dict[str, list[tuple[str, str]]]) -> tuple[list[str], list[str]]:
+    """Validation files, then held-out pairs; at most train.valid_max_sentences when set."""
+    pairs = [] if files is None else list(read_pairs(*files))
     for corpus_pairs in held.values():
         pairs.extend(corpus_pairs)
     if config.train.valid_max_sentences:
@@ -271,21 +261,6 @@ def reservoir(lines: Iterator[str], limit: int, seed: int) -> list[str]:
             if slot < limit:
                 sample[slot] = line
     return sample
-
-
-def save_tokenizer(folder: Path, tokenizer: Tokenizer) -> None:
-    src_bytes, tgt_bytes = tokenizer.model_bytes()
-    atomic_write_bytes(folder / "spm.src.model", src_bytes)
-    if tgt_bytes is not None:
-        atomic_write_bytes(folder / "spm.tgt.model", tgt_bytes)
-    else:
-        (folder / "spm.tgt.model").unlink(missing_ok=True)
-
-
-def load_tokenizer(folder: Path) -> Tokenizer:
-    tgt = folder / "spm.tgt.model"
-    return Tokenizer((folder / "spm.src.model").read_bytes(),
-                     tgt.read_bytes() if tgt.is_file() else None)
 
 
 # ---- encoding with several processes ---------------------------------------------------------
@@ -407,10 +382,8 @@ def gather(train: TrainingSet, side: str, chosen: np.ndarray | None
             local = chosen[(chosen >= start) & (chosen < stop)] - start
         counts = np.asarray(shard.lengths, dtype=np.int64)[local]
         begins = np.asarray(shard.offsets)[local]
-        within = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(
-            np.cumsum(counts) - counts, counts)
-        flats.append(np.asarray(shard.tokens)[np.repeat(begins, counts) + within]
-                     .astype(np.int64))
+        starts = np.repeat(begins, counts) + positions_within(counts)
+        flats.append(np.asarray(shard.tokens)[starts].astype(np.int64))
         lengths.append(counts)
     return np.concatenate(flats), np.concatenate(lengths)
 
@@ -428,7 +401,7 @@ def open_prepared(config: Config, folder: Path) -> PreparedData:
     manifest = read_manifest(folder)
     if manifest is None:
         raise DataError(f"no prepared data in {folder} (run s2s-prepare)")
-    tokenizer = load_tokenizer(folder)
+    tokenizer = load_tokenizer_files(folder)
     valid_src = read_lines(folder / "valid.src")
     valid_ref = read_lines(folder / "valid.tgt")
     src_limit = config.model.max_src_len
@@ -439,10 +412,3 @@ def open_prepared(config: Config, folder: Path) -> PreparedData:
                  if shortlist_file.is_file() else None)
     return PreparedData(tokenizer, open_training_set(folder, manifest), valid, valid_src,
                         valid_ref, manifest, shortlist)
-
-
-def prepare_and_open(config: Config, tokenizer: Tokenizer | None = None) -> PreparedData:
-    """``prepare`` (when not current) then ``open_prepared``, in one process."""
-    folder = prepared_folder(config)
-    prepare(config, folder, tokenizer)
-    return open_prepared(config, folder)

@@ -77,17 +77,8 @@ class RunFolder:
         atomic_write_text(self.metrics_file, "".join(json.dumps(r) + "\n" for r in kept))
 
     # ---- tokenizer ----------------------------------------------------------------------
-    def load_tokenizer(self) -> Tokenizer | None:
-        src, tgt = self.path / "spm.src.model", self.path / "spm.tgt.model"
-        if not src.is_file():
-            return None
-        return Tokenizer(src.read_bytes(), tgt.read_bytes() if tgt.is_file() else None)
-
     def save_tokenizer(self, tokenizer: Tokenizer) -> None:
-        src_bytes, tgt_bytes = tokenizer.model_bytes()
-        if tgt_bytes is not None:
-            atomic_write_bytes(self.path / "spm.tgt.model", tgt_bytes)
-        atomic_write_bytes(self.path / "spm.src.model", src_bytes)
+        save_tokenizer_files(self.path, tokenizer)
 
     # ---- training states ----------------------------------------------------------------
     def state_file(self, step: int) -> Path:
@@ -115,3 +106,21 @@ class RunFolder:
                 return candidate
         states = self.states()
         return states[-1] if states else None
+
+
+def save_tokenizer_files(folder: Path, tokenizer: Tokenizer) -> None:
+    """spm.src.model (joint, or the source side) and spm.tgt.model (separate vocabularies
+    only; a stale one is removed) in ``folder``."""
+    src_bytes, tgt_bytes = tokenizer.model_bytes()
+    if tgt_bytes is not None:
+        atomic_write_bytes(folder / "spm.tgt.model", tgt_bytes)
+    else:
+        (folder / "spm.tgt.model").unlink(missing_ok=True)
+    atomic_write_bytes(folder / "spm.src.model", src_bytes)
+
+
+def load_tokenizer_files(folder: Path) -> Tokenizer:
+    """The tokenizer ``save_tokenizer_files`` wrote to ``folder``."""
+    tgt = folder / "spm.tgt.model"
+    return Tokenizer((folder / "spm.src.model").read_bytes(),
+                     tgt.read_bytes() if tgt.is_file() else None)

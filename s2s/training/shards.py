@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from s2s.ragged import flatten
+
 SIDES = ("src", "tgt")
 
 
@@ -50,10 +52,9 @@ class TokenShard:
     @classmethod
     def from_lists(cls, sequences: list[list[int]]) -> TokenShard:
         """An in-memory shard (tests, small validation sets)."""
-        lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+        tokens, lengths = flatten(sequences)
         offsets = np.zeros(len(sequences) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        tokens = np.array([i for s in sequences for i in s], dtype=np.int64)
         return cls(tokens, lengths.astype(np.uint16), offsets)
 
     @classmethod
@@ -135,10 +136,6 @@ class TrainingSet:
         self.tgt_lens = np.concatenate([np.asarray(c.tgt.lengths, dtype=np.int32)
                                         for c in corpora]) + 1
 
-    @classmethod
-    def from_lists(cls, src: list[list[int]], tgt: list[list[int]]) -> TrainingSet:
-        return cls([CorpusShards("train", TokenShard.from_lists(src), TokenShard.from_lists(tgt))])
-
     def __len__(self) -> int:
         return int(self.starts[-1])
 
@@ -148,10 +145,6 @@ class TrainingSet:
         local = index - int(self.starts[corpus])
         shards = self.corpora[corpus]
         return shards.src[local], shards.tgt[local]
-
-    def target_tokens(self) -> int:
-        """Target tokens the loss sees in one pass over every pair (pieces + EOS)."""
-        return int(self.tgt_lens.sum())
 
     def counts(self) -> dict[str, int]:
         return {c.name: len(c) for c in self.corpora}

@@ -38,7 +38,6 @@ from s2s.training.prepare import (
     open_prepared,
     prepare,
     prepared_folder,
-    tokenizer_hash,
 )
 from s2s.training.run_folder import RunFolder
 from s2s.training.schedule import LRSchedule
@@ -325,7 +324,7 @@ def prepare_on_every_rank(config: Config, tokenizer: Tokenizer | None, dist_info
     if dist_info.enabled:
         torch.distributed.barrier()
     data = open_prepared(config, folder)
-    if tokenizer is not None and tokenizer_hash(data.tokenizer) != tokenizer_hash(tokenizer):
+    if tokenizer is not None and data.tokenizer.fingerprint() != tokenizer.fingerprint():
         raise CheckpointError(f"the prepared data in {folder} uses other SentencePiece models "
                               "than the training state or model file")
     return data
