@@ -4,10 +4,10 @@ to each size, then for each size
 
 - preparation (s2s-prepare) with 1 and 2 encoding processes: wall time, pairs/s, peak RSS of
   the process tree (sampled from /proc every 0.1 s), size on disk;
-- the training process on the prepared data: time from process start to the end of its first
-  step (split into imports, memory-mapping the prepared data, building the trainer (model,
-  optimizer: torch's Adam imports torch._dynamo, about 3 s here), the first epoch's batch plan,
-  and the step), its peak RSS at that point;
+- the training process on the prepared data: time from launching the process to the start of
+  its first step and to the end of it (split into imports, memory-mapping the prepared data,
+  building the trainer (model, optimizer: torch's Adam imports torch._dynamo, 1.3-1.8 s
+  here), the first epoch's batch plan, and the step), its peak RSS at that point;
 - optionally the previous code (``--old-root``: a checkout of the commit before the prepare
   step) preparing the same corpus in one process, for the speed-up measured side by side;
 - optionally two DDP ranks (gloo, CPU) on the largest size: RSS of each and the proof that
@@ -72,9 +72,13 @@ trainer = Trainer.build(config)
 built = time.perf_counter()
 trainer.plan._epoch_bounds()
 planned = time.perf_counter()
+first_step_begins = time.time()
 trainer.train_step()
 done = time.perf_counter()
-print(json.dumps({"import_s": imported - started, "open_prepared_s": opened - imported,
+launched = float(sys.argv[2])
+print(json.dumps({"launch_to_first_step_s": first_step_begins - launched,
+                  "launch_to_first_step_done_s": time.time() - launched,
+                  "import_s": imported - started, "open_prepared_s": opened - imported,
                   "build_s": built - opened, "first_plan_s": planned - built,
                   "first_step_s": done - planned,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -186,9 +190,10 @@ def measure_size(args, pairs: int, work: Path) -> dict:
         record[f"prepare_{workers}_workers"] = {
             "seconds": round(wall, 2), "pairs_per_s": round(pairs / wall),
             "peak_tree_rss_mb": round(peak), "disk_mb": round(disk_mb(prepared), 1)}
-    wall, peak, out = run_measured([sys.executable, "-c", FIRST_STEP, str(config)])
-    record["training_process"] = {"start_to_first_step_s": round(wall, 2),
-                                  "peak_rss_mb": round(peak), **json.loads(out)}
+    wall, peak, out = run_measured([sys.executable, "-c", FIRST_STEP, str(config),
+                                    repr(time.time())])
+    record["training_process"] = {"process_wall_s": round(wall, 2), "peak_rss_mb": round(peak),
+                                  **json.loads(out)}
     if args.old_root:
         env = {**os.environ, "PYTHONPATH": str(args.old_root)}
         wall, peak, out = run_measured([sys.executable, "-c", OLD_PREPARE, str(corpus),

@@ -121,7 +121,7 @@ class TokenizerConfig(StrictModel):
     vocab_size: int = Field(8000, ge=16)
     joint: bool = True
     character_coverage: float = Field(1.0, gt=0, le=1)
-    max_sentences: int = Field(1_000_000, ge=1, description="training sentences sampled by spm "
+    max_sentences: int = Field(200_000, ge=1, description="training sentences sampled by spm "
                                "(a seeded sample of the corpora's lines)")
 
 
@@ -138,6 +138,9 @@ class ModelConfig(StrictModel):
     dropout: float = Field(0.3, ge=0, lt=1, description="between layers and before the output")
     emb_dropout: float = Field(0.2, ge=0, lt=1)
     tie_embeddings: bool = Field(False, description="tie target embeddings and output layer")
+    init: Literal["torch", "glorot"] = Field("torch", description="parameter initialisation: "
+                                             "torch's per-layer defaults, or Glorot-uniform "
+                                             "matrices with uniform(-0.1, 0.1) vectors")
     max_src_len: int = Field(250, ge=1, description="longest source the model file accepts")
 
     @model_validator(mode="after")

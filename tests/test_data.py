@@ -11,7 +11,7 @@ import torch
 
 from s2s.inference.batching import BatchBudget, cut_sorted
 from s2s.training.corpus_files import DataError, read_parallel
-from s2s.training.data import BatchPlan, cut_ascending, epoch_draws
+from s2s.training.data import BatchPlan, cut_ascending, cut_pools, epoch_draws, sort_within_pools
 from s2s.training.encoding import FilterStats, LengthFilter, keep_mask
 from s2s.training.shards import CorpusShards, TokenShard, TrainingSet
 
@@ -116,6 +116,27 @@ def test_cut_ascending_makes_the_batches_of_cut_sorted():
         expected = cut_sorted(range(len(lengths)), lengths, BatchBudget(budget))
         ends = cut_ascending(np.array(lengths), budget)
         assert ends.tolist() == np.cumsum([len(b) for b in expected]).tolist()
+
+
+def test_cut_pools_cuts_each_pool_as_if_alone():
+    rng = np.random.default_rng(3)
+    pools = [np.sort(rng.integers(1, 90, size=n)) for n in (0, 1, 37, 400, 5)]
+    starts = np.cumsum([0] + [len(p) for p in pools[:-1]])
+    bounds = cut_pools(np.concatenate(pools), starts, starts + [len(p) for p in pools], 300)
+    expected = [(start + a, start + b) for start, pool in zip(starts, pools)
+                for a, b in zip([0, *cut_ascending(pool, 300)[:-1]], cut_ascending(pool, 300))]
+    assert [tuple(b) for b in bounds.tolist()] == [tuple(map(int, e)) for e in expected]
+
+
+def test_sort_within_pools_sorts_by_target_then_source_length_keeping_ties_in_order():
+    rng = np.random.default_rng(4)
+    tgt, src = rng.integers(1, 6, size=100), rng.integers(1, 6, size=100)
+    order = rng.permutation(100)
+    sorted_order = sort_within_pools(order, 30, tgt, src)
+    for start in range(0, 100, 30):
+        pool = order[start:start + 30]
+        expected = pool[np.lexsort((src[pool], tgt[pool]))]
+        assert sorted_order[start:start + 30].tolist() == expected.tolist()
 
 
 def test_weights_set_how_often_each_corpus_is_drawn():

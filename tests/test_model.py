@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from s2s.config import ConfigError, config_from_dict
+from s2s.constants import PAD_ID
 from s2s.training.data import batch_loss, collate
 
 CELLS_AND_FEEDING = [("lstm", False), ("lstm", True), ("gru", False), ("gru", True)]
@@ -95,6 +96,19 @@ def test_tied_embeddings_share_the_output_weight(make_model):
 def test_untied_model_has_its_own_output_weight(make_model):
     model = make_model(emb_dim=32)
     assert model.output.linear.weight is not model.decoder.embed.weight
+
+
+def test_glorot_init_bounds_every_matrix_and_keeps_padding_rows_zero(make_model):
+    model = make_model(emb_dim=32, init="glorot")
+    for name, param in model.named_parameters():
+        if param.dim() > 1:
+            limit = (6 / (param.size(0) + param.size(1))) ** 0.5
+            assert param.abs().max() <= limit, name
+        else:
+            assert param.abs().max() <= 0.1, name
+    assert not model.encoder.embed.weight[PAD_ID].any()
+    assert not model.decoder.embed.weight[PAD_ID].any()
+    assert make_model(emb_dim=32).encoder.embed.weight.abs().max() > 1  # torch's N(0, 1)
 
 
 def test_tie_embeddings_with_different_sizes_is_a_config_error():

@@ -12,6 +12,7 @@ import torch
 
 from s2s.config import config_from_dict
 from s2s.training import prepare as prepare_module
+from s2s.training.corpus_files import DataError
 from s2s.training.demo_task import demo_splits
 from s2s.training.prepare import open_prepared, prepare
 from s2s.training.trainer import Trainer, fine_tuning_config
@@ -64,6 +65,33 @@ def test_one_and_two_workers_write_the_same_files(corpus, tmp_path, monkeypatch)
     one = prepare(config, tmp_path / "one", workers=1)
     two = prepare(config, tmp_path / "two", workers=2)
     assert one["checksums"] == two["checksums"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_corpus_line_that_is_not_utf8_is_a_data_error(corpus, tmp_path, monkeypatch, workers):
+    monkeypatch.setattr(prepare_module, "CHUNK_PAIRS", 40)
+    lines = (corpus / "train.tgt").read_bytes().splitlines(keepends=True)
+    (tmp_path / "bad.tgt").write_bytes(b"".join(lines[:250]) + b"caf\xe9\n" + b"".join(lines[251:]))
+    config = make_config(corpus, tmp_path / "run", corpora=[
+        {"name": "bad", "src": str(corpus / "train.src"), "tgt": str(tmp_path / "bad.tgt")}])
+    with pytest.raises(DataError, match="bad.tgt is not UTF-8"):
+        prepare(config, tmp_path / "prepared", tokenizer=open_prepared_tokenizer(corpus, tmp_path),
+                workers=workers)
+
+
+def test_sides_with_different_line_counts_are_a_data_error(corpus, tmp_path):
+    (tmp_path / "short.tgt").write_text("one line\n", encoding="utf-8")
+    config = make_config(corpus, tmp_path / "run", corpora=[
+        {"name": "short", "src": str(corpus / "train.src"), "tgt": str(tmp_path / "short.tgt")}])
+    with pytest.raises(DataError, match="not line-aligned"):
+        prepare(config, tmp_path / "prepared", tokenizer=open_prepared_tokenizer(corpus, tmp_path))
+
+
+def open_prepared_tokenizer(corpus, tmp_path):
+    """A tokenizer trained by preparing the clean corpus (so the bad file is only encoded)."""
+    config = make_config(corpus, tmp_path / "clean_run")
+    prepare(config, tmp_path / "clean")
+    return open_prepared(config, tmp_path / "clean").tokenizer
 
 
 def test_current_prepared_data_is_not_written_again(corpus, tmp_path):

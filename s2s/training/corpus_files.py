@@ -7,11 +7,62 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 from s2s.checkpoint import atomic_write_text
+
+LINE_BLOCK_BYTES = 1 << 24   # bytes read at a time by the binary line readers
 
 
 class DataError(ValueError):
     """A corpus that cannot be used: missing file, misaligned sides, nothing left to train on."""
+
+
+def open_binary(path: str | Path) -> IO[bytes]:
+    """A binary handle on a file (``.gz`` decompressed); DataError when missing."""
+    path = Path(path)
+    try:
+        return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    except FileNotFoundError:
+        raise DataError(f"corpus file not found: {path}") from None
+
+
+def line_blocks(path: str | Path) -> Iterator[tuple[bytes, np.ndarray]]:
+    """The file as (data, ends) blocks of whole lines: line k of a block is
+    data[ends[k-1] + 1 : ends[k]] (from 0 for k = 0), without its "\n". The lines are those
+    of ``iter_lines``; nothing is decoded."""
+    carry = b""
+    try:
+        with open_binary(path) as handle:
+            while block := handle.read(LINE_BLOCK_BYTES):
+                data = carry + block
+                ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+                if not len(ends):
+                    carry = data
+                    continue
+                carry = data[ends[-1] + 1:]
+                yield data, ends
+    except (OSError, EOFError) as error:
+        raise DataError(f"cannot read corpus file {path}: {error}") from None
+    if carry:
+        yield carry + b"\n", np.array([len(carry)])
+
+
+def lines_at(path: str | Path, indices: np.ndarray) -> list[str]:
+    """The lines at ``indices`` (ascending line numbers) of a file, decoded; DataError when
+    one of them is not UTF-8. Reads the file in binary blocks, decoding only those lines."""
+    chosen: list[str] = []
+    first = 0
+    for data, ends in line_blocks(path):
+        wanted = indices[(indices >= first) & (indices < first + len(ends))] - first
+        starts = np.concatenate([[0], ends[:-1] + 1])
+        for start, end in zip(starts[wanted].tolist(), ends[wanted].tolist()):
+            try:
+                chosen.append(data[start:end].decode("utf-8").rstrip("\r"))
+            except UnicodeDecodeError as error:
+                raise DataError(f"corpus file {path} is not UTF-8: {error}") from None
+        first += len(ends)
+    return chosen
 
 
 def open_text(path: str | Path) -> IO[str]:
@@ -63,7 +114,8 @@ def read_parallel(src_path: str | Path, tgt_path: str | Path) -> tuple[list[str]
 
 
 def count_lines(path: str | Path) -> int:
-    return sum(1 for _ in iter_lines(path))
+    """Lines of a file as ``iter_lines`` reads them, counted without decoding."""
+    return sum(len(ends) for _, ends in line_blocks(path))
 
 
 def write_lines(path: Path, lines: list[str]) -> None:

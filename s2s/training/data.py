@@ -108,16 +108,59 @@ def epoch_draws(data: TrainingSet, generator: torch.Generator) -> np.ndarray:
 
 def cut_ascending(lengths: np.ndarray, budget_tokens: int) -> np.ndarray:
     """End positions of the batches ``cut_sorted`` makes of ascending ``lengths`` (rows x
-    longest within the budget, one row always fits), found a batch at a time."""
-    ends = []
-    start, total = 0, len(lengths)
-    while start < total:
-        max_rows = max(1, budget_tokens // max(int(lengths[start]), 1))
-        window = lengths[start:min(total, start + max_rows)]
-        fits = np.arange(1, len(window) + 1) * window <= budget_tokens
-        start += max(1, int(fits.sum()))
-        ends.append(start)
-    return np.array(ends, dtype=np.int64)
+    longest within the budget, one row always fits)."""
+    return cut_pools(lengths, np.zeros(1, dtype=np.int64), np.array([len(lengths)]),
+                     budget_tokens)[:, 1]
+
+
+def cut_pools(lengths: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+              budget_tokens: int) -> np.ndarray:
+    """Greedy token-budget batches of every pool at once. lengths: (n,) ascending within each
+    pool [starts[p], ends[p]) -> (batches, 2) start/end positions, pool after pool, each batch
+    the most rows from its start whose count x longest fits the budget (at least one row).
+
+    The batch of each pool is found by a binary search over its row count (count x the last
+    row's length only grows with the count), all pools in one array operation."""
+    lengths = np.maximum(lengths.astype(np.int64), 1)
+    position, ends = starts.astype(np.int64), ends.astype(np.int64)
+    found = []
+    while True:
+        open_pools = np.flatnonzero(position < ends)
+        if not len(open_pools):
+            break
+        start = position[open_pools]
+        low = np.ones_like(start)
+        high = np.minimum(ends[open_pools] - start, np.maximum(1, budget_tokens // lengths[start]))
+        while True:
+            searching = low < high
+            if not searching.any():
+                break
+            middle = (low + high + 1) // 2
+            fits = middle * lengths[start + middle - 1] <= budget_tokens
+            low = np.where(searching & fits, middle, low)
+            high = np.where(searching & ~fits, middle - 1, high)
+        found.append(np.stack([start, start + low], axis=1))
+        position[open_pools] = start + low
+    if not found:
+        return np.zeros((0, 2), dtype=np.int64)
+    bounds = np.concatenate(found)
+    return bounds[np.argsort(bounds[:, 0], kind="stable")]
+
+
+def sort_within_pools(order: np.ndarray, pool_size: int, tgt_lens: np.ndarray,
+                      src_lens: np.ndarray) -> np.ndarray:
+    """order: (n,) pair indices cut into consecutive pools of pool_size -> the same pools,
+    each sorted by (target length, source length), ties kept in order (two stable passes;
+    radix sorts while the length key fits 16 bits)."""
+    tgt, src = tgt_lens[order].astype(np.int64), src_lens[order].astype(np.int64)
+    width = int(src.max(initial=0)) + 1
+    key = tgt * width + src
+    if key.max(initial=0) < 1 << 16:
+        key = key.astype(np.uint16)
+    by_length = np.argsort(key, kind="stable")
+    pools = (by_length // pool_size).astype(np.uint16 if len(order) // pool_size < 1 << 16
+                                            else np.int64)
+    return order[by_length[np.argsort(pools, kind="stable")]]
 
 
 class BatchPlan:
@@ -150,17 +193,13 @@ class BatchPlan:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         draws = epoch_draws(self.data, generator)
         order = draws[torch.randperm(len(draws), generator=generator).numpy()]
-        tgt_lens, src_lens = self.data.tgt_lens, self.data.src_lens
+        tgt_lens = self.data.tgt_lens
         mean_len = int(tgt_lens.sum()) / len(tgt_lens)
         pool_size = max(1, int(self.bucket_size * self.batch_tokens * self.world_size / mean_len))
-        bounds = []
-        for start in range(0, len(order), pool_size):
-            pool = order[start:start + pool_size]
-            pool = pool[np.lexsort((src_lens[pool], tgt_lens[pool]))]
-            order[start:start + len(pool)] = pool
-            ends = start + cut_ascending(tgt_lens[pool], self.batch_tokens)
-            bounds.append(np.stack([np.concatenate([[start], ends[:-1]]), ends], axis=1))
-        bounds = np.concatenate(bounds) if bounds else np.zeros((0, 2), dtype=np.int64)
+        order = sort_within_pools(order, pool_size, tgt_lens, self.data.src_lens)
+        starts = np.arange(0, len(order), pool_size)
+        bounds = cut_pools(tgt_lens[order], starts, np.minimum(starts + pool_size, len(order)),
+                           self.batch_tokens)
         shuffled = torch.randperm(len(bounds), generator=generator).numpy()
         usable = len(bounds) - len(bounds) % self.world_size
         return order, bounds[shuffled[:usable]][self.rank::self.world_size]

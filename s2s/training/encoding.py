@@ -1,8 +1,9 @@
 """Encoding and filtering of corpus chunks, in the prepare step's worker processes.
 
-This module imports only numpy and SentencePiece, so a spawned worker starts in well under a
-second. A chunk goes in as two lists of lines and comes back as flat token arrays plus lengths:
-no per-pair Python objects cross the process boundary.
+This module imports only numpy and SentencePiece, so a spawned worker (where the platform
+cannot fork) starts in well under a second. A chunk goes in as two byte ranges of plain files, which the worker reads itself (or, for
+compressed files, as two lists of lines read by the main process) and comes back as flat token
+arrays plus lengths: no per-pair Python objects cross the process boundary.
 """
 
 from __future__ import annotations
@@ -55,12 +56,50 @@ class EncodedChunk:
     stats: FilterStats = field(default_factory=FilterStats)
 
 
+class CorpusTextError(ValueError):
+    """A chunk of a corpus that is not UTF-8 text, or whose sides differ in lines."""
+
+
+@dataclass(frozen=True)
+class FileRange:
+    """Bytes [start, end) of a plain text file: whole lines, each ending in "\n" (the file's
+    last line may lack it)."""
+
+    path: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    """Training pairs left out: each corpus's held-out pairs, and every pair whose source is
+    a held-out source (counted as ``holdout_duplicate``)."""
+
+    held_pairs: dict[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
+    held_sources: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """One chunk of a corpus: its lines (``lines``) or where to read them (``ranges``)."""
+
+    corpus: str
+    rule: LengthFilter
+    dtype: str
+    ranges: tuple[FileRange, FileRange] | None = None
+    lines: tuple[list[str], list[str]] | None = None
+
+
 _processors: tuple[spm.SentencePieceProcessor, spm.SentencePieceProcessor] | None = None
+_exclusions = Exclusions()
 
 
-def load_processors(src_model: bytes, tgt_model: bytes | None) -> None:
-    """Worker initializer: the SentencePiece models (tgt None = joint vocabulary)."""
-    global _processors
+def load_processors(src_model: bytes, tgt_model: bytes | None,
+                    exclusions: Exclusions = Exclusions()) -> None:
+    """Worker initializer: the SentencePiece models (tgt None = joint vocabulary) and the
+    pairs to leave out."""
+    global _processors, _exclusions
+    _exclusions = exclusions
     src = spm.SentencePieceProcessor()
     src.LoadFromSerializedProto(src_model)
     tgt = src
@@ -90,15 +129,62 @@ def select(flat: np.ndarray, lengths: np.ndarray, keep: np.ndarray
     return flat[np.repeat(keep, lengths)], lengths[keep]
 
 
-def encode_chunk(task: tuple[list[str], list[str], LengthFilter, str]) -> EncodedChunk:
-    """Encode and filter one chunk: (source lines, target lines, filter, numpy dtype name)."""
-    src_lines, tgt_lines, rule, dtype = task
+def read_range(part: FileRange) -> list[str]:
+    """The lines of a byte range, without line ends (as ``corpus_files.iter_lines``)."""
+    with open(part.path, "rb") as handle:
+        handle.seek(part.start)
+        data = handle.read(part.end - part.start)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CorpusTextError(f"corpus file {part.path} is not UTF-8: {error}") from None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line.rstrip("\r") for line in lines]
+
+
+def chunk_lines(task: ChunkTask) -> tuple[list[str], list[str]]:
+    if task.lines is not None:
+        return task.lines
+    assert task.ranges is not None
+    src_lines, tgt_lines = read_range(task.ranges[0]), read_range(task.ranges[1])
+    if len(src_lines) != len(tgt_lines):
+        raise CorpusTextError(f"{task.ranges[0].path} and {task.ranges[1].path} are not "
+                              "line-aligned")
+    return src_lines, tgt_lines
+
+
+def drop_excluded(src_lines: list[str], tgt_lines: list[str], corpus: str, stats: FilterStats
+                  ) -> tuple[list[str], list[str]]:
+    """The pairs that ``_exclusions`` keeps; counts holdout duplicates in ``stats``."""
+    held_pairs = _exclusions.held_pairs.get(corpus, frozenset())
+    held_sources = _exclusions.held_sources
+    if not held_pairs and not held_sources:
+        return src_lines, tgt_lines
+    kept_src, kept_tgt = [], []
+    for src, tgt in zip(src_lines, tgt_lines):
+        if (src, tgt) in held_pairs:
+            continue
+        if src in held_sources:
+            stats.holdout_duplicate += 1
+            continue
+        kept_src.append(src)
+        kept_tgt.append(tgt)
+    return kept_src, kept_tgt
+
+
+def encode_chunk(task: ChunkTask) -> EncodedChunk:
+    """Read (when given as ranges), leave out the excluded pairs, encode and filter a chunk."""
     assert _processors is not None, "load_processors first"
     src_sp, tgt_sp = _processors
-    stats = FilterStats(read=len(src_lines))
-    src_flat, src_lengths = flatten(src_sp.encode(src_lines, out_type=int), np.dtype(dtype))
-    tgt_flat, tgt_lengths = flatten(tgt_sp.encode(tgt_lines, out_type=int), np.dtype(dtype))
-    keep = keep_mask(src_lengths, tgt_lengths, rule, stats)
+    stats = FilterStats()
+    src_lines, tgt_lines = drop_excluded(*chunk_lines(task), task.corpus, stats)
+    stats.read = len(src_lines)
+    dtype = np.dtype(task.dtype)
+    src_flat, src_lengths = flatten(src_sp.encode(src_lines, out_type=int), dtype)
+    tgt_flat, tgt_lengths = flatten(tgt_sp.encode(tgt_lines, out_type=int), dtype)
+    keep = keep_mask(src_lengths, tgt_lengths, task.rule, stats)
     stats.kept = int(keep.sum())
     src_flat, src_lengths = select(src_flat, src_lengths, keep)
     tgt_flat, tgt_lengths = select(tgt_flat, tgt_lengths, keep)

@@ -19,7 +19,6 @@ import hashlib
 import itertools
 import json
 import multiprocessing
-import random
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,6 +42,8 @@ from s2s.training.corpus_files import (
     DataError,
     count_lines,
     file_identity,
+    line_blocks,
+    lines_at,
     read_lines,
     read_pairs,
     write_lines,
@@ -50,7 +51,11 @@ from s2s.training.corpus_files import (
 from s2s.training.data import ParallelData
 from s2s.training.demo_task import demo_splits
 from s2s.training.encoding import (
+    ChunkTask,
+    CorpusTextError,
     EncodedChunk,
+    Exclusions,
+    FileRange,
     FilterStats,
     LengthFilter,
     encode_chunk,
@@ -190,14 +195,13 @@ def select_holdouts(corpora: list[CorpusConfig], seed: int) -> dict[str, list[tu
     for number, corpus in enumerate(corpora):
         if not corpus.holdout:
             continue
-        src_path, _ = corpus.paths()
+        src_path, tgt_path = corpus.paths()
         total = count_lines(src_path)
         if corpus.holdout >= total:
             raise DataError(f"corpus {corpus.name}: holdout {corpus.holdout} >= its {total} pairs")
         rng = np.random.default_rng([seed, number])
-        chosen = set(rng.choice(total, corpus.holdout, replace=False).tolist())
-        held[corpus.name] = [pair for index, pair in enumerate(read_pairs(*corpus.paths()))
-                             if index in chosen]
+        chosen = np.sort(rng.choice(total, corpus.holdout, replace=False))
+        held[corpus.name] = list(zip(lines_at(src_path, chosen), lines_at(tgt_path, chosen)))
     return held
 
 
@@ -214,53 +218,37 @@ def validation_pairs(config: Config, files: tuple[Path, Path] | None,
     return [s for s, _ in pairs], [t for _, t in pairs]
 
 
-def training_lines(corpus: CorpusConfig, held: dict[str, list[tuple[str, str]]]
-                   ) -> Iterator[tuple[str, str]]:
-    """A corpus's pairs minus its held-out ones (pairs equal to a held-out pair go too)."""
-    excluded = set(held.get(corpus.name, ()))
-    for pair in read_pairs(*corpus.paths()):
-        if pair not in excluded:
-            yield pair
-
-
 def train_tokenizer(config: Config, corpora: list[CorpusConfig],
                     held: dict[str, list[tuple[str, str]]]) -> Tokenizer:
-    """SentencePiece on a seeded sample (reservoir) of at most tokenizer.max_sentences lines
-    per model; all lines, in corpus order (sources, then targets), when they fit."""
+    """SentencePiece on at most tokenizer.max_sentences lines per model (``sample_lines``)."""
     limit, seed = config.tokenizer.max_sentences, config.train.seed
-
-    def side_lines(side: int) -> Iterator[str]:
-        for corpus in corpora:
-            for pair in training_lines(corpus, held):
-                if pair[side].strip():
-                    yield pair[side]
-
+    held_texts = [{pair[side] for pairs in held.values() for pair in pairs} for side in (0, 1)]
+    files = [[(Path(corpus.paths()[side]), side) for corpus in corpora] for side in (0, 1)]
     if config.tokenizer.joint:
-        lines = reservoir(chain_sides(side_lines(0), side_lines(1)), limit, seed)
+        lines = sample_lines(files[0] + files[1], held_texts, limit, seed)
         return Tokenizer(train_sentencepiece(lines, config.tokenizer, seed))
-    return Tokenizer(train_sentencepiece(reservoir(side_lines(0), limit, seed),
-                                         config.tokenizer, seed),
-                     train_sentencepiece(reservoir(side_lines(1), limit, seed),
-                                         config.tokenizer, seed))
+    return Tokenizer(*(train_sentencepiece(sample_lines(files[side], held_texts, limit, seed),
+                                           config.tokenizer, seed) for side in (0, 1)))
 
 
-def chain_sides(first: Iterator[str], second: Iterator[str]) -> Iterator[str]:
-    yield from first
-    yield from second
-
-
-def reservoir(lines: Iterator[str], limit: int, seed: int) -> list[str]:
-    """At most ``limit`` lines, a uniform seeded sample; all of them, in order, when they fit."""
-    rng = random.Random(seed)
-    sample: list[str] = []
-    for seen, line in enumerate(lines):
-        if seen < limit:
-            sample.append(line)
-        else:
-            slot = rng.randrange(seen + 1)
-            if slot < limit:
-                sample[slot] = line
-    return sample
+def sample_lines(files: list[tuple[Path, int]], held_texts: list[set[str]], limit: int,
+                 seed: int) -> list[str]:
+    """Non-blank lines of ``files`` ((path, side) in order) for SentencePiece: all of them, in
+    order, when they are at most ``limit``, else those at ``limit`` line numbers drawn with
+    the seed. Lines equal to a held-out pair's side are left out. Files are read in binary
+    blocks and only the chosen lines are decoded."""
+    counts = [count_lines(path) for path, _ in files]
+    total = sum(counts)
+    chosen = (np.arange(total) if total <= limit else
+              np.sort(np.random.default_rng(seed).choice(total, limit, replace=False)))
+    lines: list[str] = []
+    first = 0
+    for (path, side), count in zip(files, counts):
+        local = chosen[(chosen >= first) & (chosen < first + count)] - first
+        lines.extend(line for line in lines_at(path, local)
+                     if line.strip() and line not in held_texts[side])
+        first += count
+    return lines
 
 
 # ---- encoding with several processes ---------------------------------------------------------
@@ -270,19 +258,22 @@ def encode_corpora(config: Config, folder: Path, tokenizer: Tokenizer,
     """Encode, filter and write every corpus; returns per-corpus statistics and checksums."""
     dtype = token_dtype(max(len(tokenizer.src), len(tokenizer.tgt)))
     workers = workers or config.data.prepare_workers
-    models = tokenizer.model_bytes()
+    exclusions = Exclusions({name: frozenset(pairs) for name, pairs in held.items()},
+                            frozenset(held_sources))
     results = []
-    with encoder_pool(workers, models) as run:
+    with encoder_pool(workers, (*tokenizer.model_bytes(), exclusions)) as run:
         for corpus in corpora:
             rule = LengthFilter(corpus.max_len or config.data.max_len,
                                 corpus.max_len_ratio or config.data.max_len_ratio)
             writers = {side: ShardWriter(folder, corpus.name, side, dtype) for side in SIDES}
             stats = FilterStats(held_out=len(held.get(corpus.name, ())))
-            tasks = chunk_tasks(corpus, held, held_sources, rule, dtype.name, stats)
-            for chunk in run(tasks):
-                writers["src"].append(chunk.src_tokens, chunk.src_lengths)
-                writers["tgt"].append(chunk.tgt_tokens, chunk.tgt_lengths)
-                stats.add(chunk.stats)
+            try:
+                for chunk in run(chunk_tasks(corpus, rule, dtype.name)):
+                    writers["src"].append(chunk.src_tokens, chunk.src_lengths)
+                    writers["tgt"].append(chunk.tgt_tokens, chunk.tgt_lengths)
+                    stats.add(chunk.stats)
+            except CorpusTextError as error:
+                raise DataError(str(error)) from None
             checksums = {k: v for side in SIDES for k, v in writers[side].close().items()}
             if not stats.kept:
                 raise DataError(f"corpus {corpus.name}: no sentence pair is left after "
@@ -292,34 +283,48 @@ def encode_corpora(config: Config, folder: Path, tokenizer: Tokenizer,
     return results
 
 
-def chunk_tasks(corpus: CorpusConfig, held: dict[str, list[tuple[str, str]]],
-                held_sources: set[str], rule: LengthFilter, dtype: str, stats: FilterStats
-                ) -> Iterator[tuple[list[str], list[str], LengthFilter, str]]:
-    """Chunks of CHUNK_PAIRS training pairs; pairs whose source was held out are dropped
-    (counted in ``stats.holdout_duplicate``)."""
-    src_lines: list[str] = []
-    tgt_lines: list[str] = []
-    for src, tgt in training_lines(corpus, held):
-        if src in held_sources:
-            stats.holdout_duplicate += 1
-            continue
-        src_lines.append(src)
-        tgt_lines.append(tgt)
-        if len(src_lines) == CHUNK_PAIRS:
-            yield src_lines, tgt_lines, rule, dtype
-            src_lines, tgt_lines = [], []
-    if src_lines:
-        yield src_lines, tgt_lines, rule, dtype
+def chunk_tasks(corpus: CorpusConfig, rule: LengthFilter, dtype: str) -> Iterator[ChunkTask]:
+    """Chunks of CHUNK_PAIRS pairs: byte ranges of plain files (the workers read them), or
+    lines read here from compressed files."""
+    src_path, tgt_path = map(Path, corpus.paths())
+    if src_path.suffix == ".gz" or tgt_path.suffix == ".gz":
+        pairs = read_pairs(src_path, tgt_path)
+        while chunk := list(itertools.islice(pairs, CHUNK_PAIRS)):
+            lines = ([src for src, _ in chunk], [tgt for _, tgt in chunk])
+            yield ChunkTask(corpus.name, rule, dtype, lines=lines)
+        return
+    (src_cuts, src_count), (tgt_cuts, tgt_count) = (chunk_cuts(path, CHUNK_PAIRS)
+                                                    for path in (src_path, tgt_path))
+    if src_count != tgt_count:
+        raise DataError(f"{src_path} has {src_count} lines, {tgt_path} has {tgt_count}: "
+                        "not line-aligned")
+    for src_range, tgt_range in zip(itertools.pairwise(src_cuts), itertools.pairwise(tgt_cuts)):
+        yield ChunkTask(corpus.name, rule, dtype, ranges=(FileRange(str(src_path), *src_range),
+                                                          FileRange(str(tgt_path), *tgt_range)))
+
+
+def chunk_cuts(path: Path, lines_per_chunk: int) -> tuple[list[int], int]:
+    """(byte offsets that cut the file into chunks of lines_per_chunk lines, first 0 and last
+    past the end; the number of lines)."""
+    cuts, count, offset = [0], 0, 0
+    for _, ends in line_blocks(path):
+        last_lines = np.arange((-count - 1) % lines_per_chunk, len(ends), lines_per_chunk)
+        cuts.extend((offset + ends[last_lines] + 1).tolist())
+        count += len(ends)
+        offset += int(ends[-1]) + 1
+    if count % lines_per_chunk:
+        cuts.append(offset)
+    return cuts, count
 
 
 class encoder_pool:  # noqa: N801 (used as a context manager factory)
-    """``with encoder_pool(workers, models) as run: for chunk in run(tasks)``: chunks encoded
+    """``with encoder_pool(workers, setup) as run: for chunk in run(tasks)``: chunks encoded
     in order. Worker processes start only for a corpus of more than one chunk; then at most
     2 x workers chunks are in flight (bounded memory)."""
 
-    def __init__(self, workers: int, models: tuple[bytes, bytes | None]):
+    def __init__(self, workers: int, setup: tuple[bytes, bytes | None, Exclusions]):
         self.workers = workers
-        self.models = models
+        self.setup = setup
         self.pool = None
         self.loaded_here = False
 
@@ -336,13 +341,13 @@ class encoder_pool:  # noqa: N801 (used as a context manager factory)
         first = [task for task in (next(tasks, None), next(tasks, None)) if task is not None]
         if self.workers == 1 or len(first) < 2:
             if not self.loaded_here:
-                load_processors(*self.models)
+                load_processors(*self.setup)
                 self.loaded_here = True
             yield from map(encode_chunk, itertools.chain(first, tasks))
             return
         if self.pool is None:
-            context = multiprocessing.get_context("spawn")
-            self.pool = context.Pool(self.workers, load_processors, self.models)
+            context = multiprocessing.get_context(worker_start_method())
+            self.pool = context.Pool(self.workers, load_processors, self.setup)
         pending: deque = deque()
         for task in itertools.chain(first, tasks):
             pending.append(self.pool.apply_async(encode_chunk, (task,)))
@@ -350,6 +355,13 @@ class encoder_pool:  # noqa: N801 (used as a context manager factory)
                 yield pending.popleft().get()
         while pending:
             yield pending.popleft().get()
+
+
+def worker_start_method() -> str:
+    """Fork where the platform has it: a spawned worker imports the main module again (the
+    training command imports torch: about 3 s per worker on 2 cores). The workers never call
+    torch, so a fork after torch's threads started is safe for them."""
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 # ---- shortlist and opening -------------------------------------------------------------------
