@@ -138,9 +138,11 @@ class ModelConfig(StrictModel):
     dropout: float = Field(0.3, ge=0, lt=1, description="between layers and before the output")
     emb_dropout: float = Field(0.2, ge=0, lt=1)
     tie_embeddings: bool = Field(False, description="tie target embeddings and output layer")
-    init: Literal["torch", "glorot"] = Field("torch", description="parameter initialisation: "
-                                             "torch's per-layer defaults, or Glorot-uniform "
-                                             "matrices with uniform(-0.1, 0.1) vectors")
+    init: Literal["torch", "uniform", "glorot"] = Field(
+        "torch", description="parameter initialisation: torch's per-layer defaults (embeddings "
+        "N(0, 1)); every parameter uniform(-init_range, init_range) (OpenNMT-py's default); or "
+        "Glorot-uniform matrices with uniform(-init_range, init_range) vectors")
+    init_range: float = Field(0.1, gt=0, description="range of the uniform initialisations")
     max_src_len: int = Field(250, ge=1, description="longest source the model file accepts")
 
     @model_validator(mode="after")

@@ -111,6 +111,13 @@ def test_glorot_init_bounds_every_matrix_and_keeps_padding_rows_zero(make_model)
     assert make_model(emb_dim=32).encoder.embed.weight.abs().max() > 1  # torch's N(0, 1)
 
 
+def test_uniform_init_bounds_every_parameter(make_model):
+    model = make_model(emb_dim=32, init="uniform", init_range=0.05)
+    assert all(param.abs().max() <= 0.05 for param in model.parameters())
+    assert model.encoder.embed.weight.abs().max() > 0.04
+    assert not model.decoder.embed.weight[PAD_ID].any()
+
+
 def test_tie_embeddings_with_different_sizes_is_a_config_error():
     with pytest.raises(ConfigError, match=r"model\.tie_embeddings"):
         config_from_dict({"model": {"tie_embeddings": True, "emb_dim": 16, "dec_hidden": 32}})

@@ -38,15 +38,16 @@ class Bridge(nn.Module):
         return DecoderState(expand(self.hidden, final_hidden), cell, None)
 
 
-def glorot_init(module: nn.Module, vector_range: float = 0.1) -> None:
-    """Every matrix (embeddings, projections, LSTM weights) Glorot-uniform, every vector
-    (biases) uniform(-vector_range, vector_range); the padding rows of embeddings stay zero."""
+def uniform_init(module: nn.Module, init_range: float, glorot: bool = False) -> None:
+    """Every parameter uniform(-init_range, init_range), or with ``glorot`` every matrix
+    (embeddings, projections, LSTM weights) Glorot-uniform instead; the padding rows of
+    embeddings stay zero."""
     with torch.no_grad():
         for param in module.parameters():
-            if param.dim() > 1:
+            if glorot and param.dim() > 1:
                 nn.init.xavier_uniform_(param)
             else:
-                nn.init.uniform_(param, -vector_range, vector_range)
+                nn.init.uniform_(param, -init_range, init_range)
         for embedding in module.modules():
             if isinstance(embedding, nn.Embedding) and embedding.padding_idx is not None:
                 embedding.weight[embedding.padding_idx].zero_()
@@ -60,8 +61,8 @@ class Seq2Seq(nn.Module):
         self.bridge = Bridge(config)
         self.decoder = Decoder(tgt_vocab_size, config)
         self.output = OutputLayer(config.dec_hidden, tgt_vocab_size)
-        if config.init == "glorot":
-            glorot_init(self)
+        if config.init != "torch":
+            uniform_init(self, config.init_range, glorot=config.init == "glorot")
         if config.tie_embeddings:
             self.output.linear.weight = self.decoder.embed.weight
 

@@ -1,9 +1,10 @@
 """Encoding and filtering of corpus chunks, in the prepare step's worker processes.
 
 This module imports only numpy and SentencePiece, so a spawned worker (where the platform
-cannot fork) starts in well under a second. A chunk goes in as two byte ranges of plain files, which the worker reads itself (or, for
-compressed files, as two lists of lines read by the main process) and comes back as flat token
-arrays plus lengths: no per-pair Python objects cross the process boundary.
+cannot fork) starts in well under a second. A chunk goes in as two byte ranges of plain files,
+which the worker reads itself (or, for compressed files, as two lists of lines read by the main
+process), and comes back as flat token arrays plus lengths: no per-pair Python objects cross
+the process boundary.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,9 +98,14 @@ class Trainer:
         self.device = next(model.parameters()).device
         self.progress = Progress()
         self.train_model = self._wrap(model)
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=self.cfg.lr,
-                                          betas=self.cfg.betas, weight_decay=self.cfg.weight_decay,
-                                          fused=True)
+        # torch.optim imports torch._dynamo when the first optimizer is made (1.3-1.8 s on 2
+        # cores): that runs on a thread while the first batch is read and its forward and
+        # backward passes run (torch releases the GIL in its kernels).
+        background = ThreadPoolExecutor(1, thread_name_prefix="optimizer")
+        self._optimizer = background.submit(torch.optim.Adam, model.parameters(), lr=self.cfg.lr,
+                                            betas=self.cfg.betas,
+                                            weight_decay=self.cfg.weight_decay, fused=True)
+        background.shutdown(wait=False)
         self.schedule = LRSchedule(self.cfg.lr, self.cfg.warmup_steps, self.cfg.lr_decay_factor,
                                    self.cfg.lr_patience, self.cfg.min_lr)
         self.amp_dtype = training_amp_dtype(self.device, self.cfg.amp)
@@ -107,6 +113,11 @@ class Trainer:
         self.plan = BatchPlan(data.train, self.cfg.batch_tokens, self.cfg.bucket_size,
                               self.cfg.seed, dist_info.rank, dist_info.world_size)
         torch.manual_seed(self.cfg.seed + dist_info.rank)  # dropout streams differ per rank
+
+    @property
+    def optimizer(self) -> torch.optim.Adam:
+        """The optimizer (waits for its construction on the background thread)."""
+        return self._optimizer.result()
 
     @classmethod
     def build(cls, config: Config, dist_info: DistInfo | None = None,
