@@ -177,9 +177,20 @@ def disk_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 2**20
 
 
+def measure_startup(config: Path) -> dict:
+    """The training process on prepared data: launch to first step, its parts, peak RSS."""
+    wall, peak, out = run_measured([sys.executable, "-c", FIRST_STEP, str(config),
+                                    repr(time.time())])
+    return {"process_wall_s": round(wall, 2), "peak_rss_mb": round(peak), **json.loads(out)}
+
+
 def measure_size(args, pairs: int, work: Path) -> dict:
     corpus = make_corpus(args.data / "tatoeba-eng-fra", work / f"corpus_{pairs}", pairs)
     record: dict = {"pairs": pairs}
+    if args.startup_only:
+        config = work / f"config_{pairs}_{max(args.workers)}.yaml"
+        record["training_process"] = measure_startup(config)
+        return record
     for workers in args.workers:
         prepared = work / f"prepared_{pairs}_{workers}"
         config = work / f"config_{pairs}_{workers}.yaml"
@@ -190,10 +201,7 @@ def measure_size(args, pairs: int, work: Path) -> dict:
         record[f"prepare_{workers}_workers"] = {
             "seconds": round(wall, 2), "pairs_per_s": round(pairs / wall),
             "peak_tree_rss_mb": round(peak), "disk_mb": round(disk_mb(prepared), 1)}
-    wall, peak, out = run_measured([sys.executable, "-c", FIRST_STEP, str(config),
-                                    repr(time.time())])
-    record["training_process"] = {"process_wall_s": round(wall, 2), "peak_rss_mb": round(peak),
-                                  **json.loads(out)}
+    record["training_process"] = measure_startup(config)
     if args.old_root:
         env = {**os.environ, "PYTHONPATH": str(args.old_root)}
         wall, peak, out = run_measured([sys.executable, "-c", OLD_PREPARE, str(corpus),
@@ -233,6 +241,8 @@ def main() -> int:
                         help="checkout of the previous code, run for the side-by-side figure")
     parser.add_argument("--old-max-pairs", type=int, default=1_300_000)
     parser.add_argument("--ddp", action="store_true", help="two gloo ranks on the largest size")
+    parser.add_argument("--startup-only", action="store_true",
+                        help="only the training process, on the data an earlier run prepared")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     args.data = args.data.resolve()

@@ -11,7 +11,14 @@ import torch
 
 from s2s.inference.batching import BatchBudget, cut_sorted
 from s2s.training.corpus_files import DataError, read_parallel
-from s2s.training.data import BatchPlan, cut_ascending, cut_pools, epoch_draws, sort_within_pools
+from s2s.training.data import (
+    BatchPlan,
+    cut_ascending,
+    cut_pools,
+    epoch_draws,
+    length_keys,
+    sort_within_pools,
+)
 from s2s.training.encoding import FilterStats, LengthFilter, keep_mask
 from s2s.training.shards import CorpusShards, TokenShard, TrainingSet
 
@@ -128,11 +135,14 @@ def test_cut_pools_cuts_each_pool_as_if_alone():
     assert [tuple(b) for b in bounds.tolist()] == [tuple(map(int, e)) for e in expected]
 
 
-def test_sort_within_pools_sorts_by_target_then_source_length_keeping_ties_in_order():
+@pytest.mark.parametrize("wide", [False, True])
+def test_sort_within_pools_sorts_by_target_then_source_length_keeping_ties_in_order(wide):
     rng = np.random.default_rng(4)
     tgt, src = rng.integers(1, 6, size=100), rng.integers(1, 6, size=100)
+    if wide:
+        src = src * 1000   # keys beyond 16 bits
     order = rng.permutation(100)
-    sorted_order = sort_within_pools(order, 30, tgt, src)
+    sorted_order = sort_within_pools(order, 30, length_keys(tgt, src))
     for start in range(0, 100, 30):
         pool = order[start:start + 30]
         expected = pool[np.lexsort((src[pool], tgt[pool]))]

@@ -147,20 +147,24 @@ def cut_pools(lengths: np.ndarray, starts: np.ndarray, ends: np.ndarray,
     return bounds[np.argsort(bounds[:, 0], kind="stable")]
 
 
-def sort_within_pools(order: np.ndarray, pool_size: int, tgt_lens: np.ndarray,
-                      src_lens: np.ndarray) -> np.ndarray:
+def length_keys(tgt_lens: np.ndarray, src_lens: np.ndarray) -> np.ndarray:
+    """(pairs,) sort keys ordering pairs by target length, then source length: uint16 while
+    they fit (numpy sorts those with a stable radix sort), else int64."""
+    width = int(src_lens.max(initial=0)) + 1
+    if (int(tgt_lens.max(initial=0)) + 1) * width <= 1 << 16:
+        return (tgt_lens.astype(np.int32) * width + src_lens).astype(np.uint16)
+    return tgt_lens.astype(np.int64) * width + src_lens
+
+
+def sort_within_pools(order: np.ndarray, pool_size: int, keys: np.ndarray) -> np.ndarray:
     """order: (n,) pair indices cut into consecutive pools of pool_size -> the same pools,
-    each sorted by (target length, source length), ties kept in order (two stable passes;
-    radix sorts while the length key fits 16 bits)."""
-    tgt, src = tgt_lens[order].astype(np.int64), src_lens[order].astype(np.int64)
-    width = int(src.max(initial=0)) + 1
-    key = tgt * width + src
-    if key.max(initial=0) < 1 << 16:
-        key = key.astype(np.uint16)
-    by_length = np.argsort(key, kind="stable")
-    pools = (by_length // pool_size).astype(np.uint16 if len(order) // pool_size < 1 << 16
-                                            else np.int64)
-    return order[by_length[np.argsort(pools, kind="stable")]]
+    each sorted by ``keys`` (per pair, ``length_keys``), ties kept in order."""
+    order_keys = keys[order]
+    sorted_order = np.empty_like(order)
+    for start in range(0, len(order), pool_size):
+        pool = slice(start, start + pool_size)
+        sorted_order[pool] = order[pool][np.argsort(order_keys[pool], kind="stable")]
+    return sorted_order
 
 
 class BatchPlan:
@@ -187,6 +191,7 @@ class BatchPlan:
         self._plan_epoch: int | None = None
         self._order = np.zeros(0, dtype=np.int64)
         self._bounds = np.zeros((0, 2), dtype=np.int64)
+        self._keys: np.ndarray | None = None
 
     def _make_plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         """(pair order, (batches, 2) start/end positions in it) of this rank for ``epoch``."""
@@ -196,7 +201,9 @@ class BatchPlan:
         tgt_lens = self.data.tgt_lens
         mean_len = int(tgt_lens.sum()) / len(tgt_lens)
         pool_size = max(1, int(self.bucket_size * self.batch_tokens * self.world_size / mean_len))
-        order = sort_within_pools(order, pool_size, tgt_lens, self.data.src_lens)
+        if self._keys is None:
+            self._keys = length_keys(tgt_lens, self.data.src_lens)
+        order = sort_within_pools(order, pool_size, self._keys)
         starts = np.arange(0, len(order), pool_size)
         bounds = cut_pools(tgt_lens[order], starts, np.minimum(starts + pool_size, len(order)),
                            self.batch_tokens)
