@@ -54,6 +54,8 @@ def lines_at(path: str | Path, indices: np.ndarray) -> list[str]:
     chosen: list[str] = []
     first = 0
     for data, ends in line_blocks(path):
+        if not len(indices) or first > indices[-1]:
+            break
         wanted = indices[(indices >= first) & (indices < first + len(ends))] - first
         starts = np.concatenate([[0], ends[:-1] + 1])
         for start, end in zip(starts[wanted].tolist(), ends[wanted].tolist()):
