@@ -13,7 +13,6 @@ from s2s.inference.batching import BatchBudget, cut_sorted
 from s2s.training.corpus_files import DataError, read_parallel
 from s2s.training.data import (
     BatchPlan,
-    cut_ascending,
     cut_pools,
     epoch_draws,
     length_keys,
@@ -116,13 +115,19 @@ def test_length_filter_drops_bad_pairs(src_len, tgt_len):
     assert kept.tolist() == [True, True, False, True]
 
 
-def test_cut_ascending_makes_the_batches_of_cut_sorted():
+def sorted_cut_bounds(lengths, budget: int) -> list[tuple[int, int]]:
+    """(start, end) of the batches cut_sorted (the inference batching rule) makes."""
+    ends = np.cumsum([len(b) for b in cut_sorted(range(len(lengths)), lengths,
+                                                 BatchBudget(budget))]).tolist()
+    return list(zip([0, *ends[:-1]], ends))
+
+
+def test_cut_pools_makes_the_batches_of_cut_sorted():
     rng = random.Random(2)
     lengths = sorted(rng.randint(1, 90) for _ in range(500))
     for budget in (1, 50, 200, 1000):
-        expected = cut_sorted(range(len(lengths)), lengths, BatchBudget(budget))
-        ends = cut_ascending(np.array(lengths), budget)
-        assert ends.tolist() == np.cumsum([len(b) for b in expected]).tolist()
+        bounds = cut_pools(np.array(lengths), np.array([0]), np.array([len(lengths)]), budget)
+        assert [tuple(b) for b in bounds.tolist()] == sorted_cut_bounds(lengths, budget)
 
 
 def test_cut_pools_cuts_each_pool_as_if_alone():
@@ -130,9 +135,9 @@ def test_cut_pools_cuts_each_pool_as_if_alone():
     pools = [np.sort(rng.integers(1, 90, size=n)) for n in (0, 1, 37, 400, 5)]
     starts = np.cumsum([0] + [len(p) for p in pools[:-1]])
     bounds = cut_pools(np.concatenate(pools), starts, starts + [len(p) for p in pools], 300)
-    expected = [(start + a, start + b) for start, pool in zip(starts, pools)
-                for a, b in zip([0, *cut_ascending(pool, 300)[:-1]], cut_ascending(pool, 300))]
-    assert [tuple(b) for b in bounds.tolist()] == [tuple(map(int, e)) for e in expected]
+    expected = [(int(start) + a, int(start) + b) for start, pool in zip(starts, pools)
+                for a, b in sorted_cut_bounds(pool.tolist(), 300)]
+    assert [tuple(b) for b in bounds.tolist()] == expected
 
 
 @pytest.mark.parametrize("wide", [False, True])

@@ -106,13 +106,6 @@ def epoch_draws(data: TrainingSet, generator: torch.Generator) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def cut_ascending(lengths: np.ndarray, budget_tokens: int) -> np.ndarray:
-    """End positions of the batches ``cut_sorted`` makes of ascending ``lengths`` (rows x
-    longest within the budget, one row always fits)."""
-    return cut_pools(lengths, np.zeros(1, dtype=np.int64), np.array([len(lengths)]),
-                     budget_tokens)[:, 1]
-
-
 def cut_pools(lengths: np.ndarray, starts: np.ndarray, ends: np.ndarray,
               budget_tokens: int) -> np.ndarray:
     """Greedy token-budget batches of every pool at once. lengths: (n,) ascending within each
