@@ -10,6 +10,9 @@ to each size, then for each size
   here), the first epoch's batch plan, and the step), its peak RSS at that point;
 - optionally the previous code (``--old-root``: a checkout of the commit before the prepare
   step) preparing the same corpus in one process, for the speed-up measured side by side;
+- optionally (``--floor``) the part no prepare code can go below: SentencePiece training on the
+  same sample, and SentencePiece encoding alone of every line of both sides (one thread, only
+  the encode calls timed), so the floor on N cores is training + encoding / N;
 - optionally two DDP ranks (gloo, CPU) on the largest size: RSS of each and the proof that
   their batches are disjoint.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -121,6 +125,32 @@ print(json.dumps({"seconds": time.perf_counter() - started, "pairs": len(data.tr
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
+FLOOR = """
+import json, sys, time
+import sentencepiece as spm
+from s2s.config import load_config
+from s2s.training.corpus_files import line_blocks
+from s2s.training.prepare import select_holdouts, train_tokenizer
+config = load_config(sys.argv[1])
+corpora = config.data.training_corpora()
+started = time.perf_counter()
+tokenizer = train_tokenizer(config, corpora, select_holdouts(corpora, config.train.seed))
+trained = time.perf_counter() - started
+encode_s, lines = 0.0, 0
+src_model, tgt_model = tokenizer.model_bytes()
+for path, model in zip(corpora[0].paths(), (src_model, tgt_model or src_model)):
+    processor = spm.SentencePieceProcessor()
+    processor.LoadFromSerializedProto(model)
+    for data, ends in line_blocks(path):
+        text = data[:int(ends[-1])].decode("utf-8").split("\\n")
+        started = time.perf_counter()
+        processor.encode(text, out_type=int, num_threads=1)
+        encode_s += time.perf_counter() - started
+        lines += len(text)
+print(json.dumps({"sentencepiece_train_s": round(trained, 2),
+                  "sentencepiece_encode_one_thread_s": round(encode_s, 2), "lines": lines}))
+"""
+
 
 def tree_rss_mb(pid: int) -> float:
     """RSS of a process and its descendants (MiB), from /proc."""
@@ -194,6 +224,7 @@ def measure_size(args, pairs: int, work: Path) -> dict:
     for workers in args.workers:
         prepared = work / f"prepared_{pairs}_{workers}"
         config = work / f"config_{pairs}_{workers}.yaml"
+        shutil.rmtree(prepared, ignore_errors=True)  # else s2s-prepare finds it current
         config.write_text(CONFIG.format(out=work / f"run_{pairs}_{workers}", corpus=corpus,
                                         data=args.data, prepared=prepared))
         wall, peak, _ = run_measured([sys.executable, "-m", "s2s_scripts.prepare", "--config",
@@ -202,8 +233,15 @@ def measure_size(args, pairs: int, work: Path) -> dict:
             "seconds": round(wall, 2), "pairs_per_s": round(pairs / wall),
             "peak_tree_rss_mb": round(peak), "disk_mb": round(disk_mb(prepared), 1)}
     record["training_process"] = measure_startup(config)
+    if args.floor:
+        _, _, out = run_measured([sys.executable, "-c", FLOOR, str(config)])
+        floor = json.loads(out)
+        floor["floor_on_2_cores_s"] = round(floor["sentencepiece_train_s"]
+                                            + floor["sentencepiece_encode_one_thread_s"] / 2, 2)
+        record["sentencepiece_floor"] = floor
     if args.old_root:
         env = {**os.environ, "PYTHONPATH": str(args.old_root)}
+        shutil.rmtree(work / f"old_{pairs}", ignore_errors=True)
         wall, peak, out = run_measured([sys.executable, "-c", OLD_PREPARE, str(corpus),
                                         str(work / f"old_{pairs}")], env, args.old_root)
         record["previous_code_prepare"] = {"seconds": round(wall, 2),
@@ -243,6 +281,8 @@ def main() -> int:
     parser.add_argument("--ddp", action="store_true", help="two gloo ranks on the largest size")
     parser.add_argument("--startup-only", action="store_true",
                         help="only the training process, on the data an earlier run prepared")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time SentencePiece's own training and encoding (the floor)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     args.data = args.data.resolve()
