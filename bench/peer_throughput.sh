@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Training throughput, project vs OpenNMT-py 3.5.1, interleaved on this machine (issue 14).
 # Needs ../shared/peers installed and prepared (00_install.sh, 02_prep_m30k.sh).
-#   bash bench/peer_throughput.sh OUT_PREFIX
-# OpenNMT-py runs the peers' matched config (60 steps, input_feed 0 or 1, 2 threads); the
+#   [AMPS="none bf16"] bash bench/peer_throughput.sh OUT_PREFIX
+# OpenNMT-py runs the peers' matched config (60 steps, input_feed 0 or 1, 2 threads, fp32); the
 # project runs bench/bench_train.py on the reference config (40 timed steps, input feeding
-# off or on). Order: onmt/no-feed, project/no-feed, onmt/feed, project/feed, then again
-# without input feeding. Figures: OUT_PREFIX.onmt.txt (summarize.py lines) and
-# OUT_PREFIX.project.jsonl.
+# off or on) once per train.amp in AMPS (default: none, i.e. fp32; bf16 needs a CPU with
+# AVX512-BF16 or AMX). Order: onmt/no-feed, project/no-feed, onmt/feed, project/feed, then
+# again without input feeding. Figures: OUT_PREFIX.onmt.txt (summarize.py lines),
+# OUT_PREFIX.project.jsonl, and a profile per amp (OUT_PREFIX.profile[-AMP].*).
 set -euo pipefail
 export S2S_DATA_DIR="${S2S_DATA_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}"
 OUT="${1:?output prefix}"
@@ -25,14 +26,21 @@ onmt() {  # $1 = input_feed
       | tee -a "$OUT.onmt.txt"
 }
 
-project() {  # $1 = input feeding (0/1)
-  local feed=false; [ "$1" = 1 ] && feed=true
-  "$ROOT/.venv/bin/python" "$ROOT/bench/bench_train.py" --config "$ROOT/configs/multi30k_de_en.yaml" \
-      --set train.threads=2 --set model.input_feeding=$feed --steps 40 \
-      --label "project input_feeding=$feed" --out "$OUT.project.jsonl"
+AMPS=${AMPS:-none}
+project() {  # $1 = input feeding (0/1); one run per train.amp in AMPS
+  local feed=false amp; [ "$1" = 1 ] && feed=true
+  for amp in $AMPS; do
+    "$ROOT/.venv/bin/python" "$ROOT/bench/bench_train.py" --config "$ROOT/configs/multi30k_de_en.yaml" \
+        --set train.threads=2 --set model.input_feeding=$feed --set train.amp=$amp --steps 40 \
+        --label "project input_feeding=$feed amp=$amp" --out "$OUT.project.jsonl"
+  done
 }
 
 onmt 0; project 0; onmt 1; project 1; onmt 0; project 0
 # where the project's time goes (torch.profiler table next to the JSON records)
-"$ROOT/.venv/bin/python" "$ROOT/bench/bench_train.py" --config "$ROOT/configs/multi30k_de_en.yaml" \
-    --set train.threads=2 --steps 20 --profile --label "project profile" --out "$OUT.profile.jsonl"
+for amp in $AMPS; do
+  suffix=""; [ "$amp" = none ] || suffix="-$amp"
+  "$ROOT/.venv/bin/python" "$ROOT/bench/bench_train.py" --config "$ROOT/configs/multi30k_de_en.yaml" \
+      --set train.threads=2 --set train.amp=$amp --steps 20 --profile \
+      --label "project profile amp=$amp" --out "$OUT.profile$suffix.jsonl"
+done

@@ -158,6 +158,9 @@ class TrainConfig(StrictModel):
     seed: int = 1
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(0, ge=0, description="CPU threads; 0 keeps torch's default")
+    keep_freed_memory: bool = Field(True, description="on the CPU, glibc keeps freed memory "
+                                    "instead of faulting it in again at every step "
+                                    "(s2s.allocator)")
     amp: Literal["none", "bf16", "fp16"] = "none"
     batch_tokens: int = Field(4000, ge=1, description="padded target tokens per batch (rows x "
                               "longest target, per process)")

@@ -69,3 +69,26 @@ def test_fused_loss_without_grad_gives_the_same_value(smoothing):
     assert with_grad.requires_grad and not without_grad.requires_grad
     torch.testing.assert_close(without_grad.double(), with_grad.detach().double(),
                                atol=1e-12, rtol=0)
+
+
+def test_fused_loss_after_a_larger_call_reuses_no_stale_values():
+    """The chunk buffers are reused between calls: a smaller call after a larger one (fewer
+    rows, another vocabulary size) must still equal the reference."""
+    large = [t.detach() for t in inputs()]
+    fused_output_loss(*large, 0.1, 50)
+    generator = torch.Generator().manual_seed(1)
+    hidden = torch.randn(5, HIDDEN, generator=generator, dtype=torch.float64)
+    weight = torch.randn(7, HIDDEN, generator=generator, dtype=torch.float64)
+    bias = torch.randn(7, generator=generator, dtype=torch.float64)
+    targets = torch.randint(0, 7, (5,), generator=generator)
+    fused = fused_output_loss(hidden, weight, bias, targets, 0.1, 50)
+    torch.testing.assert_close(fused, reference_output_loss(hidden, weight, bias, targets, 0.1),
+                               atol=1e-10, rtol=0)
+
+
+def test_fused_loss_backward_twice_is_refused():
+    hidden, weight, bias, targets = inputs()
+    fused = fused_output_loss(hidden, weight, bias, targets, 0.1, 4)
+    fused.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="backward ran twice"):
+        fused.backward()

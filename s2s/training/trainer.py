@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from s2s.allocator import keep_freed_memory
 from s2s.checkpoint import FORMAT_VERSION, TRAIN_STATE_FORMAT, CheckpointError, load_checkpoint
 from s2s.config import Config, config_from_dict
 from s2s.devices import resolve_device, training_amp_dtype
@@ -132,6 +133,8 @@ class Trainer:
         device = resolve_device(config.train.device)
         if config.train.threads:
             torch.set_num_threads(config.train.threads)
+        if config.train.keep_freed_memory and device.type == "cpu":
+            keep_freed_memory()
         run = RunFolder(config.run_dir(), config.train.keep_last)
         state = load_resume_state(run, config) if resume else None
         tokenizer = None if state is None else tokenizer_from_payload(state)
