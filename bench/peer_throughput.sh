@@ -5,9 +5,9 @@
 # OpenNMT-py runs the peers' matched config (60 steps, input_feed 0 or 1, 2 threads, fp32); the
 # project runs bench/bench_train.py on the reference config (40 timed steps, input feeding
 # off or on) once per train.amp in AMPS (default: none, i.e. fp32; bf16 needs a CPU with
-# AVX512-BF16 or AMX). Order: onmt/no-feed, project/no-feed, onmt/feed, project/feed, then
-# again without input feeding. Figures: OUT_PREFIX.onmt.txt (summarize.py lines),
-# OUT_PREFIX.project.jsonl, and a profile per amp (OUT_PREFIX.profile[-AMP].*).
+# AVX512-BF16 or AMX). Order: onmt/no-feed, project/no-feed, onmt/feed, project/feed, twice.
+# Figures: OUT_PREFIX.onmt.txt (summarize.py lines), OUT_PREFIX.project.jsonl, and a profile
+# per amp (OUT_PREFIX.profile[-AMP].*).
 set -euo pipefail
 export S2S_DATA_DIR="${S2S_DATA_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}"
 OUT="${1:?output prefix}"
@@ -36,7 +36,7 @@ project() {  # $1 = input feeding (0/1); one run per train.amp in AMPS
   done
 }
 
-onmt 0; project 0; onmt 1; project 1; onmt 0; project 0
+onmt 0; project 0; onmt 1; project 1; onmt 0; project 0; onmt 1; project 1
 # where the project's time goes (torch.profiler table next to the JSON records)
 for amp in $AMPS; do
   suffix=""; [ "$amp" = none ] || suffix="-$amp"
