@@ -9,6 +9,7 @@ import torch
 from s2s import devices
 from s2s.devices import DeviceError, training_amp_dtype
 from s2s.model.loss import fused_output_loss
+from s2s.training.data import batch_loss, collate
 from s2s.training.trainer import Trainer
 from tests.helpers import tiny_demo_config
 
@@ -68,3 +69,24 @@ def test_bf16_training_keeps_fp32_master_weights(tmp_path):
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
     state = trainer.optimizer.state_dict()["state"]
     assert state and all(s["exp_avg"].dtype == torch.float32 for s in state.values())
+
+
+@pytest.mark.skipif(not devices.cpu_has_native_bf16(),
+                    reason="this CPU has no native bf16 (oneDNN has no emulated bf16 LSTM)")
+def test_input_feeding_under_bf16_autocast_stays_close_to_fp32(make_model):
+    """The step-by-step decoder casts its inputs once under autocast: same loss and gradient
+    direction as fp32, up to bf16 rounding."""
+    model = make_model(input_feeding=True)
+    generator = torch.Generator().manual_seed(3)
+    sentences = [torch.randint(4, 40, (n,), generator=generator).tolist() for n in (5, 3, 6)]
+    batch = collate(sentences, [s[::-1] for s in sentences])
+    results = []
+    for autocast in (False, True):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            loss = batch_loss(model, batch)
+        loss.backward()
+        results.append((loss.item(), model.decoder.embed.weight.grad.flatten().clone()))
+    (loss32, grad32), (loss16, grad16) = results
+    assert loss16 == pytest.approx(loss32, rel=2e-2)
+    assert torch.nn.functional.cosine_similarity(grad32, grad16, dim=0) > 0.99

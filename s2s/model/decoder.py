@@ -183,8 +183,9 @@ def _cast_once_for_autocast(embedded: torch.Tensor, encoded: EncoderOutput
                             ) -> tuple[torch.Tensor, EncoderOutput]:
     """Under autocast, the step-by-step decoder's inputs in the autocast dtype, cast once per
     batch: autocast casts activations at every use, so each step would cast the whole memory
-    again (and backward cast each step's gradient back), about a third of a bf16 training
-    step with input feeding. Unchanged without autocast. embedded: (batch, tgt_len, emb_dim)."""
+    again and backward would cast each step's gradient back (655 ms of casts in three profiled
+    bf16 steps with input feeding). Unchanged without autocast. embedded: (batch, tgt_len,
+    emb_dim)."""
     device = embedded.device.type
     if not torch.is_autocast_enabled(device):
         return embedded, encoded
