@@ -61,6 +61,7 @@ class _ChunkProducts:
     def __init__(self, hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
                  matmul_dtype: torch.dtype):
         self.hidden, self.weight, self.bias = hidden, weight, bias
+        self.matmul_dtype = matmul_dtype
         self.low = None
         if matmul_dtype != weight.dtype:
             self.low = tuple(
@@ -69,7 +70,7 @@ class _ChunkProducts:
                 for name, tensor in (("hidden", hidden), ("weight", weight), ("bias", bias)))
 
     def _scratch(self, name: str, shape: tuple[int, ...], low: bool = False) -> torch.Tensor:
-        dtype = self.low[1].dtype if low else self.weight.dtype
+        dtype = self.matmul_dtype if low else self.weight.dtype
         return _WORKSPACE.get(name, shape, dtype, self.weight.device)
 
     def logits(self, start: int, stop: int) -> torch.Tensor:
@@ -78,7 +79,7 @@ class _ChunkProducts:
         if self.low is None:
             return torch.addmm(self.bias, self.hidden[start:stop], self.weight.t(), out=out)
         hidden_low, weight_low, bias_low = self.low
-        out_low = self._scratch("logits_low", tuple(out.shape), low=True)
+        out_low = self._scratch("logits_low", out.shape, low=True)
         torch.addmm(bias_low, hidden_low[start:stop], weight_low.t(), out=out_low)
         return out.copy_(out_low)
 
@@ -92,13 +93,13 @@ class _ChunkProducts:
             grad_weight.addmm_(grad_logits.t(), self.hidden[start:stop])
         else:
             hidden_low, weight_low, _ = self.low
-            grad_low = self._scratch("grad_logits_low", tuple(grad_logits.shape), low=True)
+            grad_low = self._scratch("grad_logits_low", grad_logits.shape, low=True)
             grad_low.copy_(grad_logits)
             grad_hidden[start:stop] = torch.mm(grad_low, weight_low)
-            part_low = self._scratch("grad_weight_low", tuple(grad_weight.shape), low=True)
+            part_low = self._scratch("grad_weight_low", grad_weight.shape, low=True)
             torch.mm(grad_low.t(), hidden_low[start:stop], out=part_low)
             # add_ of a bf16 tensor to an fp32 one would convert it into a fresh temporary
-            part = self._scratch("grad_weight_part", tuple(grad_weight.shape))
+            part = self._scratch("grad_weight_part", grad_weight.shape)
             grad_weight.add_(part.copy_(part_low))
         grad_bias.add_(grad_logits.sum(0))
 

@@ -34,7 +34,3 @@ class Workspace(threading.local):
             buffer = torch.empty(needed, dtype=dtype, device=device)
             self._buffers[key] = buffer
         return buffer[:needed].view(shape)
-
-    def clear(self) -> None:
-        """Release this thread's buffers."""
-        self._buffers.clear()
