@@ -7,6 +7,7 @@ override is checked exactly like a value in the file.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from pathlib import Path
@@ -261,11 +262,47 @@ def _format_validation_error(error: ValidationError) -> str:
     return "; ".join(lines)
 
 
+# Keys earlier versions wrote into configs and no longer read, with the release note a user
+# needs: configs saved inside training states still carry them, so ``saved_config_from_dict``
+# drops them; a config file that still sets one is refused with this note.
+RETIRED_KEYS: dict[tuple[str, ...], str] = {
+    ("data", "test_split"): "it was never read (evaluate with s2s-evaluate --src/--ref)",
+}
+
+
 def config_from_dict(raw: dict[str, Any]) -> Config:
+    """A user's config (file plus overrides): unknown and retired keys are errors."""
+    for path, note in RETIRED_KEYS.items():
+        if _lookup(raw, path) is not _MISSING:
+            raise ConfigError(f"config key '{'.'.join(path)}' was retired: {note}; remove it")
     try:
         return Config.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(_format_validation_error(error)) from None
+
+
+def saved_config_from_dict(raw: dict[str, Any]) -> Config:
+    """A config saved by an earlier run (in a training state): retired keys are dropped,
+    every other unknown key is still an error."""
+    kept = copy.deepcopy(raw)
+    for *parents, last in RETIRED_KEYS:
+        section = _lookup(kept, tuple(parents))
+        if isinstance(section, dict):
+            section.pop(last, None)
+    return config_from_dict(kept)
+
+
+_MISSING = object()
+
+
+def _lookup(raw: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at ``path`` (a tuple of nested keys) in ``raw``; ``_MISSING`` when absent."""
+    node: Any = raw
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
 
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from s2s.config import Config, ConfigError, config_from_dict, expand_env, load_config
+from s2s.config import (
+    Config,
+    ConfigError,
+    config_from_dict,
+    expand_env,
+    load_config,
+    saved_config_from_dict,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
@@ -26,6 +33,25 @@ def test_unknown_key_in_a_section_names_the_dotted_key(tmp_path):
 def test_unknown_top_level_key_is_refused():
     with pytest.raises(ConfigError, match=r"unknown config key 'trian'"):
         config_from_dict({"trian": {"lr": 0.01}})
+
+
+def test_retired_key_in_a_config_file_is_refused_as_retired(tmp_path):
+    path = write_yaml(tmp_path, "data:\n  test_split: test2016\n")
+    with pytest.raises(ConfigError, match=r"'data\.test_split' was retired"):
+        load_config(path)
+
+
+def test_saved_config_with_a_retired_key_loads_without_it():
+    saved = Config().model_dump(mode="json")
+    saved["data"]["test_split"] = "test2016"
+    assert saved_config_from_dict(saved) == Config()
+
+
+def test_saved_config_with_an_unknown_key_is_still_refused():
+    saved = Config().model_dump(mode="json")
+    saved["model"]["hiden_size"] = 128
+    with pytest.raises(ConfigError, match=r"'model\.hiden_size'"):
+        saved_config_from_dict(saved)
 
 
 def test_bad_value_type_names_the_key(tmp_path):

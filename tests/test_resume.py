@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from s2s.checkpoint import TRAIN_STATE_FORMAT, atomic_save, load_checkpoint
+from s2s.training.run_folder import RunFolder
 from s2s.training.trainer import Trainer
 from tests.helpers import tiny_demo_config
 
@@ -36,6 +38,16 @@ def test_resume_in_process_matches_uninterrupted(tmp_path):
     full = train_losses(tmp_path / "full")
     assert len(full) == 20
     assert train_losses(tmp_path / "split") == full
+
+
+def test_state_saved_with_a_retired_config_key_resumes(tmp_path):
+    run_trainer(tmp_path / "split", resume=False, max_steps=12)
+    state_path = RunFolder(tmp_path / "split").latest_state()
+    state = load_checkpoint(state_path, TRAIN_STATE_FORMAT)
+    state["config"]["data"]["test_split"] = "test2016"  # written by versions before its removal
+    atomic_save(state, state_path)
+    run_trainer(tmp_path / "split", resume=True)
+    assert [step for step, _ in train_losses(tmp_path / "split")] == list(range(1, 21))
 
 
 def test_kill_9_then_resume_matches_uninterrupted(tmp_path):

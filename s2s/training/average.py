@@ -11,7 +11,7 @@ from s2s.checkpoint import (
     average_state_dicts,
     load_checkpoint,
 )
-from s2s.config import config_from_dict
+from s2s.config import saved_config_from_dict
 from s2s.inference.model_file import (
     save_model_file,
     shortlist_from_payload,
@@ -25,7 +25,7 @@ def average_training_states(paths: Sequence[str | Path], output: str | Path) -> 
     if not paths:
         raise CheckpointError("no checkpoint to average")
     states = [load_checkpoint(path, TRAIN_STATE_FORMAT) for path in paths]
-    configs = [config_from_dict(state["config"]) for state in states]
+    configs = [saved_config_from_dict(state["config"]) for state in states]
     if any(c.model != configs[0].model for c in configs):
         raise CheckpointError("checkpoints to average have different model configs")
     tokenizer = tokenizer_from_payload(states[-1])

@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from s2s.allocator import keep_freed_memory
 from s2s.checkpoint import FORMAT_VERSION, TRAIN_STATE_FORMAT, CheckpointError, load_checkpoint
-from s2s.config import Config, config_from_dict
+from s2s.config import Config, saved_config_from_dict
 from s2s.devices import resolve_device, training_amp_dtype
 from s2s.inference.model_file import (
     LoadedModel,
@@ -320,7 +320,7 @@ def load_resume_state(run: RunFolder, config: Config) -> dict[str, Any] | None:
     if path is None:
         return None
     state = load_checkpoint(path, TRAIN_STATE_FORMAT)
-    saved = config_from_dict(state["config"])
+    saved = saved_config_from_dict(state["config"])
     if saved.model != config.model or saved.tokenizer != config.tokenizer:
         raise CheckpointError(
             f"{path} was trained with a different model or tokenizer config; "
