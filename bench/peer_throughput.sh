@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Training throughput, project vs OpenNMT-py 3.5.1, interleaved on this machine (issue 14).
 # Needs ../shared/peers installed and prepared (00_install.sh, 02_prep_m30k.sh).
-#   [AMPS="none bf16"] bash bench/peer_throughput.sh OUT_PREFIX
+#   [AMPS="none bf16"] [PAIRS=2] bash bench/peer_throughput.sh OUT_PREFIX
 # OpenNMT-py runs the peers' matched config (60 steps, input_feed 0 or 1, 2 threads, fp32); the
 # project runs bench/bench_train.py on the reference config (40 timed steps, input feeding
 # off or on) once per train.amp in AMPS (default: none, i.e. fp32; bf16 needs a CPU with
-# AVX512-BF16 or AMX). Order: onmt/no-feed, project/no-feed, onmt/feed, project/feed, twice.
+# AVX512-BF16 or AMX). Order: onmt/no-feed, project/no-feed, onmt/feed, project/feed, PAIRS
+# times (default 2).
 # Figures: OUT_PREFIX.onmt.txt (summarize.py lines), OUT_PREFIX.project.jsonl, and a profile
 # per amp (OUT_PREFIX.profile[-AMP].*).
 set -euo pipefail
@@ -36,7 +37,7 @@ project() {  # $1 = input feeding (0/1); one run per train.amp in AMPS
   done
 }
 
-onmt 0; project 0; onmt 1; project 1; onmt 0; project 0; onmt 1; project 1
+for _ in $(seq "${PAIRS:-2}"); do onmt 0; project 0; onmt 1; project 1; done
 # where the project's time goes (torch.profiler table next to the JSON records)
 for amp in $AMPS; do
   suffix=""; [ "$amp" = none ] || suffix="-$amp"
