@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-KEY_CACHE_S = 2.5   # service.keys.KeyStore's lookup cache (2 s) and a margin
+KEY_CACHE_S = 2.5   # service.stores.keys.KeyStore's lookup cache (2 s) and a margin
 SENTENCE_DE = "Ein Mann mit einem roten Hut fährt Fahrrad auf der Straße."
 SENTENCE_FR = "Une femme lit un livre dans le parc."
 MASTODON = ['<p>Hallo <a href="https://example.org/@anna" class="u-url mention">@<span>anna'
@@ -75,7 +75,7 @@ FRAGMENTS = {
 
 def tag_sequence(html: str) -> list[tuple[str, str]]:
     """Start, empty and end tags with their raw text, in order (text and entities left out)."""
-    from service.markup import tokenize
+    from service.formats.markup import tokenize
 
     return [(token.kind, token.raw) for token in tokenize(html)
             if token.kind in ("start", "empty", "end")]
@@ -134,7 +134,7 @@ def main() -> int:
     parser.add_argument("--keys-db", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    from service.keys import KeyStore
+    from service.stores.keys import KeyStore
 
     store = KeyStore(args.keys_db)
     key = store.add(name="client-demo")     # unlimited; the server refuses unknown keys

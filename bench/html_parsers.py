@@ -4,7 +4,7 @@ For each candidate and fragment: the median time of parse + serialize (microseco
 whether the output equals the input exactly, keeps every start tag with attributes verbatim and
 keeps every entity's spelling. Candidates:
 
-- ``stdlib-tokenizer``: service.markup.tokenize (html.parser, each token the raw slice of the
+- ``stdlib-tokenizer``: formats.markup.tokenize (html.parser, each token the raw slice of the
   input up to the next token) and joining the raw texts;
 - ``selectolax``: Lexbor (``LexborHTMLParser``, ``is_fragment=True`` for fragments);
 - ``lxml``: ``lxml.html.fragment_fromstring``/``document_fromstring`` and ``tostring``;
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from service.markup import MARK, AlignedText, entity_refs, parse_html, tokenize  # noqa: E402
+from service.formats.markup import MARK, AlignedText, entity_refs, parse_html, tokenize  # noqa: E402
 
 MASTODON = ('<p>Hallo <a href="https://example.org/@anna" class="u-url mention">@<span>anna'
             '</span></a>, wie geht&#39;s? &amp; mehr&nbsp;&hellip;</p>')

@@ -1,7 +1,7 @@
 """The HTTP translation service: FastAPI app factory, lifespan (model loading, SIGHUP reload,
 draining on shutdown) and error handlers.
 
-Run with ``s2s-serve [--settings FILE] [--models-dir DIR] [--port N] ...`` (service.server:
+Run with ``s2s-serve [--settings FILE] [--models-dir DIR] [--port N] ...`` (service.http.server:
 connection limits, a draining shutdown), or with plain uvicorn (settings from ``S2S_*``
 environment variables, see service/settings.py; without those server-side guards)::
 
@@ -20,42 +20,27 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 
 import torch
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException
 
-from service.api import STATIC, router
-from service.errors import ServiceError
-from service.files import FileStore
-from service.keys import KeyStore, RateLimiter
-from service.langid import LanguageIdentifier
-from service.metrics import Metrics
-from service.middleware import BodyLimitMiddleware, MetricsMiddleware, error_response
-from service.models import ModelRegistry, TranslatorFactory
-from service.server import redact_access_log
+from service.http.frontend import STATIC
+from service.http.handlers import add_error_handlers
+from service.http.middleware import BodyLimitMiddleware, MetricsMiddleware
+from service.http.routes import ROUTERS
+from service.http.server import redact_access_log
+from service.serving.metrics import Metrics
+from service.serving.registry import ModelRegistry, TranslatorFactory
 from service.settings import Settings
-from service.suggestions import SuggestionStore
+from service.state import Service
+from service.stores.files import FileStore
+from service.stores.keys import KeyStore
+from service.stores.rate_limits import RateLimiter
+from service.stores.suggestions import SuggestionStore
 
 log = logging.getLogger("service")
-
-
-@dataclass
-class Service:
-    settings: Settings
-    metrics: Metrics
-    registry: ModelRegistry
-    langid: LanguageIdentifier = field(default_factory=LanguageIdentifier)
-    suggestions: SuggestionStore | None = None
-    keys: KeyStore | None = None
-    limiter: RateLimiter | None = None
-    files: FileStore | None = None
 
 
 def make_files(settings: Settings) -> FileStore | None:
@@ -82,9 +67,10 @@ def create_app(settings: Settings | None = None,
                   description="LSTM + attention NMT with dynamic batching. Errors are JSON "
                               '`{"error": message, "kind": kind}`.')
     app.state.service = service
-    app.include_router(router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    _add_error_handlers(app, service)
+    add_error_handlers(app, service)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=metrics,
                        timeout_s=settings.body_timeout_s,
                        max_buffered=settings.max_buffered_body_bytes)
@@ -150,35 +136,3 @@ def _install_sighup(registry: ModelRegistry) -> Callable[[], None]:
         log.info("SIGHUP reload not available here (not the main thread or no signals)")
         return lambda: None
     return lambda: loop.remove_signal_handler(signal.SIGHUP)
-
-
-def _add_error_handlers(app: FastAPI, service: Service) -> None:
-    metrics = service.metrics
-
-    @app.exception_handler(ServiceError)
-    async def service_error(_request: Request, error: ServiceError) -> JSONResponse:
-        headers = dict(error.headers)
-        if error.status == 503:
-            headers.setdefault("Retry-After", str(service.settings.retry_after_s))
-        return error_response(error, error.status, error.kind, metrics, headers, **error.extra)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = error.errors()
-        summary = "; ".join(f"{'.'.join(str(part) for part in e.get('loc', ()))}: {e.get('msg')}"
-                            for e in problems[:5])
-        return error_response(f"invalid request: {summary}", 422, "invalid_request", metrics,
-                              detail=jsonable_encoder(
-                                  [{key: e[key] for key in ("type", "loc", "msg") if key in e}
-                                   for e in problems]))
-
-    @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, error: HTTPException) -> JSONResponse:
-        return error_response(error.detail, error.status_code, f"http_{error.status_code}",
-                              metrics, getattr(error, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def unexpected(_request: Request, error: Exception) -> JSONResponse:
-        log.exception("unexpected error")
-        return error_response(f"internal error: {type(error).__name__}", 500, "internal",
-                              metrics)

@@ -8,7 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from s2s.constants import LENGTH_PENALTY, MAX_LEN_A, MAX_LEN_B
 
-# Hard bounds of the schema; each server's own (smaller) limits are checked in service.api.
+# Hard bounds of the schema; each server's own (smaller) limits are checked in service.http.options.
 NUMBER_BOUND = 1_000_000
 
 

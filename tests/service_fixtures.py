@@ -29,7 +29,7 @@ from s2s.inference.translator import (
     Translator,
 )
 from service.app import create_app
-from service.server import make_server
+from service.http.server import make_server
 from service.settings import Settings
 
 
@@ -211,7 +211,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_server(settings: Settings, factory=None) -> Iterator[SimpleNamespace]:
-    """The service's own server (service.server: connection limits, draining shutdown) on a
+    """The service's own server (service.http.server: connection limits, draining shutdown) on a
     free localhost port in a thread, once the models are loaded: yields .url, .port and
     .server (server.handle_exit(signal.SIGTERM, None) is what SIGTERM does)."""
     app = create_app(settings, factory)

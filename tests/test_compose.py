@@ -116,7 +116,7 @@ def test_commands_run_real_entry_points(services):
 
 
 def test_stop_grace_period_exceeds_the_shutdown_grace(services):
-    from service.server import SHUTDOWN_MARGIN_S
+    from service.http.server import SHUTDOWN_MARGIN_S
 
     for name in TRANSLATORS:
         grace = float(environment(services[name])["S2S_SHUTDOWN_GRACE_S"])

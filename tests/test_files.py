@@ -8,14 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.files import (
-    SUPPORTED_FORMATS,
-    FileError,
-    FileStore,
-    FileTooLarge,
-    download_filename,
-    parse_upload,
-)
+from service.formats.documents import SUPPORTED_FORMATS, FileError, FileTooLarge, parse_upload
+from service.stores.files import FileStore, download_filename
 
 SRT = (
     "1\r\n"

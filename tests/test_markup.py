@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.markup import (
+from service.formats.markup import (
     MARK,
     AlignedText,
     HtmlFragment,

@@ -12,10 +12,10 @@ import torch
 from s2s.inference.interrupt import DecodingInterrupted, run_to_end
 from s2s.inference.search import SearchOptions
 from s2s.inference.translator import TranslateOptions
-from service.batcher import Batcher, steps_halving_on_oom
 from service.errors import QueueFull
-from service.metrics import Metrics
-from service.torch_worker import TorchWorker
+from service.serving.batcher import Batcher, steps_halving_on_oom
+from service.serving.metrics import Metrics
+from service.serving.torch_worker import TorchWorker
 from tests.service_fixtures import FakeTranslator, wait_until
 
 BEAM1 = TranslateOptions(search=SearchOptions(beam_size=1))

@@ -13,8 +13,8 @@ from html.parser import HTMLParser
 import pytest
 
 from s2s.inference.translator import Candidate, Translation
-from service.keys import KeyStore
 from service.settings import Settings
+from service.stores.keys import KeyStore
 from tests.service_fixtures import (  # noqa: F401 (fixtures)
     FakeTranslator,
     models_dir,

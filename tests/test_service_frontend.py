@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from service.suggestions import SuggestionStore
+from service.stores.suggestions import SuggestionStore
 from tests.service_fixtures import fake_file_factory, serve, settings_for
 
 

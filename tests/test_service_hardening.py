@@ -13,9 +13,9 @@ import time
 import httpx
 import pytest
 
-from service.metrics import Metrics
-from service.middleware import BodyLimitMiddleware
-from service.server import RedactQueryValues
+from service.http.middleware import BodyLimitMiddleware
+from service.http.server import RedactQueryValues
+from service.serving.metrics import Metrics
 from tests.service_fixtures import FakeTranslator, running_server, serve
 from tests.test_service_api import fake_setup, libre
 

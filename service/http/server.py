@@ -2,7 +2,7 @@
 
 - Headers must arrive within ``header_timeout_s`` of a connection opening (or of a kept-alive
   connection starting its next request); a slow sender is disconnected. The body has
-  ``body_timeout_s`` (service.middleware), idle kept-alive connections ``keep_alive_s``.
+  ``body_timeout_s`` (service.http.middleware), idle kept-alive connections ``keep_alive_s``.
 - Above ``max_connections`` open connections a request gets a JSON 503 with Retry-After, and
   above twice that a new connection is closed at once, so slow clients cannot hold sockets and
   memory without limit.

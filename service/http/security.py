@@ -1,15 +1,14 @@
 """Keys in requests: where a key is read from, constant-time comparison, the admin key (the
 admin endpoints are disabled without one) and the optional /metrics key; 401 when missing,
-403 when wrong. Translation keys and their limits: service.keys."""
+403 when wrong. Translation keys and their limits: service.stores.keys."""
 
 from __future__ import annotations
-
-import secrets
 
 from starlette.requests import Request
 
 from service.errors import AdminDisabled, InvalidApiKey, MissingApiKey
 from service.settings import Settings
+from service.stores.keys import key_matches
 
 
 def header_key(request: Request, header: str = "x-api-key") -> str | None:
@@ -21,14 +20,6 @@ def header_key(request: Request, header: str = "x-api-key") -> str | None:
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
     return None
-
-
-def key_matches(key: object, known: list[str]) -> bool:
-    """Constant-time comparison with each known key; anything but a string is no match."""
-    if not isinstance(key, str):
-        return False
-    given = key.encode("utf-8", "surrogatepass")
-    return any(secrets.compare_digest(given, k.encode()) for k in known)
 
 
 def check_admin_key(settings: Settings, request: Request) -> None:

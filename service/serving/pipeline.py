@@ -27,10 +27,10 @@ from service.errors import (
     TranslationFailed,
     UnknownPair,
 )
-from service.langid import Detection, LanguageIdentifier
-from service.models import ModelRegistry, ModelSlot
+from service.formats.text import join_text, sentences_of, split_text
+from service.serving.langid import Detection, LanguageIdentifier
+from service.serving.registry import ModelRegistry, ModelSlot
 from service.settings import Settings
-from service.text import join_text, sentences_of, split_text
 
 
 @dataclass

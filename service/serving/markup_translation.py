@@ -1,7 +1,7 @@
-"""Formats beyond plain text, through the same pipeline: HTML (service.markup keeps the markup
-and places inline tags by the attention alignment; parsing and rendering run off the event
-loop) and uploaded files (service.files), which are translated in chunks that each stay
-within a request's limits."""
+"""Formats beyond plain text, through the same pipeline: HTML (formats.markup keeps the
+markup and places inline tags by the attention alignment; parsing and rendering run off the
+event loop) and uploaded files (formats.documents), which are translated in chunks that each
+stay within a request's limits."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from typing import Any
 from starlette.requests import Request
 
 from s2s.inference.translator import TranslateOptions
-from service.langid import Detection
-from service.markup import AlignedText, HtmlFragment, parse_html
-from service.pipeline import TextResult, auto_groups, translate_groups
+from service.formats.markup import AlignedText, HtmlFragment, parse_html
+from service.formats.text import sentences_of, split_text
+from service.serving.langid import Detection
+from service.serving.pipeline import TextResult, auto_groups, translate_groups
 from service.settings import Settings
-from service.text import sentences_of, split_text
 
 AUTO = "auto"
 DETECTION_SAMPLE_CHARS = 2000   # of a file, for source "auto"

@@ -4,8 +4,8 @@ taken in name order) translate as an ensemble; a folder with model files wins ov
 the same pair. A folder reloads when any of its files changes, appears or goes.
 
 All torch work (loading, warm-up and every model's batches) runs in one thread, the registry's
-``torch`` worker (service.torch_worker explains why). A reload therefore holds up the batches
-while the new file loads. A (re)loaded model is swapped in only
+``torch`` worker (serving.torch_worker explains why). A reload therefore holds up the
+batches while the new file loads. A (re)loaded model is swapped in only
 after it loaded and translated the warm-up sentence; a file that fails keeps the old model
 serving and the error is reported, without paths or raw exception text (the log has them). The
 registry is ready while at least one pair serves; each pair reports its own state. On SIGTERM
@@ -28,10 +28,10 @@ from s2s.checkpoint import CheckpointError
 from s2s.devices import resolve_device
 from s2s.inference.search import SearchOptions
 from s2s.inference.translator import TranslateOptions, Translator, VocabularyMismatchError
-from service.batcher import Batcher
-from service.metrics import Metrics
+from service.serving.batcher import Batcher
+from service.serving.metrics import Metrics
+from service.serving.torch_worker import TorchWorker
 from service.settings import Settings
-from service.torch_worker import TorchWorker
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import Overloaded, ServiceError, TooLarge
-from service.metrics import Metrics
+from service.serving.metrics import Metrics
 
 
 def error_response(error: Exception, status: int, kind: str, metrics: Metrics | None,

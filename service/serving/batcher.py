@@ -16,7 +16,7 @@ instead of splitting into groups that alternate. A batch starts at once, without
 as many sentences are queued as the last wave had (the last batch's sentences plus those queued
 while it ran): then everyone who was waiting is back, and a lone client is not held up by
 ``max_wait_s`` on every request. The batch, sorted by length, runs in the torch thread
-(service.torch_worker: one batch per model at a time, never on the event loop, a slice at a time
+(serving.torch_worker: one batch per model at a time, never on the event loop, a slice at a time
 alternating with the other models' batches); each future gets exactly its sentence's result. A
 sentence prepared by a translator that a reload has since replaced is prepared again by the new
 one. Cancelled futures (deadline, client gone) are skipped when batches are formed, and a
@@ -44,8 +44,8 @@ from s2s.inference.batching import BatchBudget
 from s2s.inference.interrupt import DecodingInterrupted, Interrupt, Steps
 from s2s.inference.translator import Source, TranslateOptions
 from service.errors import NotReady, QueueFull, TooLarge
-from service.metrics import Metrics
-from service.torch_worker import TorchWorker
+from service.serving.metrics import Metrics
+from service.serving.torch_worker import TorchWorker
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,127 @@
+"""Translated segments written back with their markup; ``parse_html`` and ``HtmlFragment``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from service.formats.markup.place import AlignedText, Placement, Unit, events, segment_units
+from service.formats.markup.segment import Segment, Splitter, Tag
+from service.formats.markup.tokenize import MarkupError, tokenize
+
+ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\u00a0": "&nbsp;"}
+def _outside(group: list[Tag], gap: int) -> int:
+    """A space's gap moved out of elements: before the start tags and after the end tags
+    that touch it (a space right inside an element's edge is moved out of it)."""
+    while gap > 0 and group[gap - 1].opens:
+        gap -= 1
+    while gap < len(group) and group[gap].closes:
+        gap += 1
+    return gap
+
+
+def _gaps(group: list[Tag], where: str) -> set[int]:
+    """Gaps (0..len) of a run of tags that get a space; where is start, inner, end or both."""
+    gaps = {_outside(group, index) for index in range(len(group) + 1)
+            if (index > 0 and group[index - 1].ws_after)
+            or (index < len(group) and group[index].ws_before)}
+    if where in ("start", "both"):
+        gaps.discard(0)
+    if where in ("end", "both"):
+        gaps.discard(len(group))
+    if where == "inner" and not gaps and not any(tag.is_break for tag in group):
+        opening = [index for index, tag in enumerate(group) if tag.opens]
+        gaps = {opening[0] if opening else len(group)}
+    return gaps
+
+
+def _join(group: list[Tag], where: str) -> str:
+    """Tags between two units; where says whether a word boundary lies there (inner)."""
+    if where == "none":
+        return "".join(tag.raw for tag in group)
+    gaps = _gaps(group, where)
+    out: list[str] = []
+    for index, tag in enumerate(group):
+        if index in gaps:
+            out.append(" ")
+        out.append(tag.raw)
+    if len(group) in gaps:
+        out.append(" ")
+    return "".join(out)
+
+
+def _escape(text: str, entities: dict[str, str]) -> str:
+    """Escape &, <, >, U+00A0; characters the source wrote as entities keep that spelling."""
+    return "".join(entities.get(char) or ESCAPES.get(char, char) for char in text)
+
+
+def _assemble(events: list[Unit | Tag], entities: dict[str, str]) -> str:
+    """The segment's HTML: escaped unit texts joined by spaces at word starts, tags between."""
+    out: list[str] = []
+    group: list[Tag] = []
+    seen = boundary = False
+    for event in events:
+        if isinstance(event, Tag):
+            group.append(event)
+            continue
+        boundary = boundary or event.space
+        if not event.text:
+            continue
+        where = "start" if not seen else "inner" if boundary else "none"
+        out.append(_join(group, where))
+        out.append(_escape(event.text, entities))
+        group, seen, boundary = [], True, False
+    out.append(_join(group, "end" if seen else "both"))
+    return "".join(out)
+
+
+def _render_segment(segment: Segment, translation: Any) -> str:
+    units = segment_units(segment, translation)
+    boxes = Placement(units).run(segment.root)
+    return _assemble(events(segment, boxes, units), segment.entities)
+
+
+class HtmlFragment:
+    """Parsed HTML: verbatim markup and the segments to translate."""
+
+    def __init__(self, parts: list[str | Segment]) -> None:
+        self._parts = parts
+        self.segments: list[str] = [part.text for part in parts if isinstance(part, Segment)]
+
+    def render(self, translations: Sequence[AlignedText]) -> str:
+        """The HTML with every segment's text replaced by its translation (same order)."""
+        translations = list(translations)
+        if len(translations) != len(self.segments):
+            raise MarkupError(f"{len(self.segments)} segments but {len(translations)} "
+                              "translations")
+        found = iter(translations)
+        out: list[str] = []
+        for part in self._parts:
+            if isinstance(part, str):
+                out.append(part)
+            else:
+                out.extend((part.leading, _translated(part, next(found)), part.trailing))
+        return "".join(out)
+
+
+def _translated(segment: Segment, translation: Any) -> str:
+    """A segment rendered from its translation; from its plain text if the rest is unusable."""
+    try:
+        return _render_segment(segment, translation)
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        pass
+    try:
+        text = str(getattr(translation, "text", ""))
+        return _render_segment(segment, AlignedText([], [], [], text))
+    except (TypeError, ValueError) as error:
+        raise MarkupError(f"cannot use the translation of {segment.text[:40]!r}") from error
+
+
+def parse_html(html: str) -> HtmlFragment:
+    """Split an HTML fragment or document into verbatim markup and segments to translate."""
+    if not isinstance(html, str):
+        raise MarkupError(f"HTML must be a string, not {type(html).__name__}")
+    splitter = Splitter()
+    for token in tokenize(html):
+        splitter.add(token)
+    return HtmlFragment(splitter.finish())

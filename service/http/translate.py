@@ -1,0 +1,181 @@
+"""Translation routes: LibreTranslate-compatible /translate and /detect, the native
+/v1/translate with decoding options and scores, and their response shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from s2s.inference.translator import TranslateOptions, Translation
+from service.http.access import authorized_body
+from service.http.body import validated
+from service.http.context import ServiceDep
+from service.http.options import make_options
+from service.schemas import (
+    CandidateOut,
+    DetectedLanguage,
+    DetectRequest,
+    LibreTranslateRequest,
+    LibreTranslateResponse,
+    NativeTranslateRequest,
+    NativeTranslateResponse,
+    SentenceOut,
+    TextOut,
+)
+from service.serving.langid import Detection
+from service.serving.markup_translation import AUTO, translate_html
+from service.serving.pipeline import (
+    TextResult,
+    check_limits,
+    finite,
+    rank_languages,
+    translate_auto,
+    translate_texts,
+)
+from service.state import Service
+
+router = APIRouter()
+
+
+LIBRE_BODY = LibreTranslateRequest.model_json_schema()
+
+
+@router.post(
+    "/translate", response_model=LibreTranslateResponse, response_model_exclude_none=True,
+    summary="Translate (LibreTranslate-compatible)",
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": LIBRE_BODY},
+        "application/x-www-form-urlencoded": {"schema": LIBRE_BODY}}}})
+async def translate_libre(request: Request, service: ServiceDep) -> dict[str, Any]:
+    query = validated(LibreTranslateRequest, await authorized_body(request, service, forms=True))
+    single = isinstance(query.q, str)
+    texts = [query.q] if single else query.q
+    if query.format == "html":   # the markup kept, inline tags placed by the alignment
+        check_limits(texts, service.settings)
+        translated, detections = await translate_html(
+            service, request, query.source, query.target, texts, make_options(service, None, 1))
+        alternatives = [[] for _ in texts]
+    else:
+        options = make_options(service, None, query.alternatives + 1)
+        results, detections = await translate_any(service, request, query.source,
+                                                  query.target, texts, options)
+        translated = [result.text for result in results]
+        alternatives = [alternatives_of(result, query.alternatives) for result in results]
+    answer: dict[str, Any] = {"translatedText": translated}
+    if query.alternatives:
+        answer["alternatives"] = alternatives
+    if detections is not None:
+        answer["detectedLanguage"] = [detected_language(d) for d in detections]
+    return {key: value[0] for key, value in answer.items()} if single else answer
+
+
+async def translate_any(service: Service, request: Request, source: str, target: str,
+                        texts: list[str], options: TranslateOptions
+                        ) -> tuple[list[TextResult], list[Detection | None] | None]:
+    """Through the given pair, or with source "auto" through each text's detected one."""
+    if source.lower() != AUTO:
+        return await translate_texts(service.registry, service.settings, source, target, texts,
+                                     options, request), None
+    return await translate_auto(service.registry, service.langid, service.settings, target,
+                                texts, options, request)
+
+
+def detected_language(detection: Detection | None) -> dict[str, Any]:
+    """LibreTranslate's detectedLanguage (a blank text: no language, confidence 0)."""
+    if detection is None:
+        return {"language": "", "confidence": 0.0}
+    return {"language": detection.language, "confidence": detection.confidence}
+
+
+DETECT_BODY = DetectRequest.model_json_schema()
+
+
+@router.post("/detect", summary="Detect languages (LibreTranslate-compatible)",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": DETECT_BODY},
+                 "application/x-www-form-urlencoded": {"schema": DETECT_BODY}}}})
+async def detect(request: Request, service: ServiceDep) -> list[Any]:
+    """Per text, the served source languages best first with confidences 0-100; a string
+    ``q`` gets one such list, a list ``q`` one per item."""
+    query = validated(DetectRequest, await authorized_body(request, service, forms=True))
+    single = isinstance(query.q, str)
+    texts = [query.q] if single else query.q
+    check_limits(texts, service.settings)
+    ranked = await rank_languages(service.registry, service.langid, texts)
+    answers = [[{"language": d.language, "confidence": d.confidence} for d in options]
+               for options in ranked]
+    return answers[0] if single else answers
+
+
+def alternatives_of(result: TextResult, wanted: int) -> list[str]:
+    """Up to ``wanted`` other candidate texts, without repeating the translation or each
+    other (different pieces can spell the same text)."""
+    seen = {result.text}
+    alternatives = []
+    for rank in range(1, result.candidate_count()):
+        text = result.candidate(rank)[0]
+        if text not in seen and len(alternatives) < wanted:
+            seen.add(text)
+            alternatives.append(text)
+    return alternatives
+
+
+NATIVE_BODY = NativeTranslateRequest.model_json_schema()
+
+
+@router.post("/v1/translate", response_model=NativeTranslateResponse,
+             response_model_exclude_none=True, summary="Translate with decoding options",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": NATIVE_BODY}}}})
+async def translate_native(request: Request, service: ServiceDep) -> NativeTranslateResponse:
+    query = validated(NativeTranslateRequest, await authorized_body(request, service))
+    options = make_options(service, query.beam_size, query.n_best, query.replace_unk,
+                           length_penalty=query.length_penalty, max_len_a=query.max_len_a,
+                           max_len_b=query.max_len_b, return_attention=query.return_attention)
+    results, detections = await translate_any(service, request, query.source, query.target,
+                                              query.texts, options)
+    outputs = [text_out(r, query) for r in results]
+    for output, detection in zip(outputs, detections or []):
+        output.detected_language = DetectedLanguage(**detected_language(detection))
+    return NativeTranslateResponse(source=query.source, target=query.target,
+                                   translations=outputs)
+
+
+def text_out(result: TextResult, query: NativeTranslateRequest) -> TextOut:
+    candidates = None
+    if query.n_best > 1:
+        candidates = []
+        for rank in range(result.candidate_count()):
+            text, score, normalized = result.candidate(rank)
+            candidates.append(CandidateOut(
+                translation=text, score=finite(score) if query.return_scores else None,
+                normalized_score=finite(normalized) if query.return_scores else None))
+    return TextOut(
+        translation=result.text, score=finite(result.score) if query.return_scores else None,
+        candidates=candidates,
+        sentences=[sentence_out(source, translation, query)
+                   for source, translation in zip(result.sentences, result.results)])
+
+
+def sentence_out(source: str, result: Translation, query: NativeTranslateRequest) -> SentenceOut:
+    scores = query.return_scores
+    tokens = query.return_tokens or query.return_attention
+    best = result.alternatives[0] if result.alternatives else None
+    candidates = None
+    if query.n_best > 1:
+        candidates = [CandidateOut(
+            translation=c.text, score=finite(c.score) if scores else None,
+            normalized_score=finite(c.normalized_score) if scores else None,
+            tokens=c.tokens if tokens else None,
+            attention=c.attention if query.return_attention else None)
+            for c in result.alternatives]
+    return SentenceOut(
+        source=source, translation=result.text, score=finite(result.score) if scores else None,
+        normalized_score=finite(best.normalized_score) if scores and best else None,
+        source_tokens=result.source_tokens if tokens else None,
+        tokens=result.tokens if tokens else None,
+        attention=result.attention if query.return_attention else None,
+        candidates=candidates)
+
+
