@@ -63,7 +63,7 @@ def time_decoding(translator: Translator, sources: list[str], options: Translate
 
 def time_command(args: argparse.Namespace, beam: int, dtype: str, batch_tokens: int) -> float:
     models = [part for model in args.model for part in ("--model", model)]
-    command = [sys.executable, "-m", "s2s_scripts.translate", *models, "--input", args.src,
+    command = [sys.executable, "-m", "scripts.translate", *models, "--src", args.src,
                "--beam", str(beam), "--dtype", dtype, "--device", args.device,
                "--batch-tokens", str(batch_tokens), "--no-progress"]
     started = time.perf_counter()

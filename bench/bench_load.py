@@ -154,7 +154,7 @@ def free_port() -> int:
 def start_server(args: argparse.Namespace, max_batch_sentences: int
                  ) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    command = [sys.executable, "-m", "s2s_scripts.serve", "--models-dir",
+    command = [sys.executable, "-m", "scripts.serve", "--models-dir",
                args.models_dir, "--port", str(port), "--host", "127.0.0.1", "--device",
                args.device, "--max-batch-sentences", str(max_batch_sentences),
                "--max-wait-ms", str(args.max_wait_ms), "--max-delay-ms", str(args.max_delay_ms)]

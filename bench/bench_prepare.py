@@ -227,7 +227,7 @@ def measure_size(args, pairs: int, work: Path) -> dict:
         shutil.rmtree(prepared, ignore_errors=True)  # else s2s-prepare finds it current
         config.write_text(CONFIG.format(out=work / f"run_{pairs}_{workers}", corpus=corpus,
                                         data=args.data, prepared=prepared))
-        wall, peak, _ = run_measured([sys.executable, "-m", "s2s_scripts.prepare", "--config",
+        wall, peak, _ = run_measured([sys.executable, "-m", "scripts.prepare", "--config",
                                       str(config), "--workers", str(workers)])
         record[f"prepare_{workers}_workers"] = {
             "seconds": round(wall, 2), "pairs_per_s": round(pairs / wall),

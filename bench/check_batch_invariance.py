@@ -15,10 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from s2s_scripts.cli_common import add_decoding_args, translate_options
-
 from s2s.inference.translator import Translator
 from s2s.training.corpus_files import read_lines
+from scripts.cli_common import add_decoding_args, translate_options
 
 
 def main(argv: list[str] | None = None) -> int:

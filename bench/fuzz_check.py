@@ -5,7 +5,7 @@ Usage:
     python bench/fuzz_check.py --models-dir models [--total 5000] [--seed 1]
     python bench/fuzz_check.py --url http://127.0.0.1:8000 --api-key KEY --admin-key ADMIN
 
-Without --url the script starts the service (s2s_scripts.serve) on --models-dir with the API key
+Without --url the script starts the service (scripts.serve) on --models-dir with the API key
 --api-key, the admin key --admin-key and a 10 s request deadline, and stops it with SIGTERM at
 the end. The language pair comes from /languages.
 
@@ -721,7 +721,7 @@ def status_of(outcome: httpx.Response | str | None) -> str:
 def start_server(args: argparse.Namespace, log: IO[bytes] | None
                  ) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    command = [sys.executable, "-m", "s2s_scripts.serve", "--models-dir", args.models_dir,
+    command = [sys.executable, "-m", "scripts.serve", "--models-dir", args.models_dir,
                "--port", str(port), "--host", "127.0.0.1"]
     env = {**os.environ, "S2S_API_KEYS": args.api_key, "S2S_ADMIN_API_KEY": args.admin_key,
            "S2S_LOG_LEVEL": "warning", "S2S_REQUEST_TIMEOUT_S": "10"}

@@ -524,7 +524,7 @@ def run_case(client: httpx.Client, t: Target, case: Case, timeout: float) -> dic
 
 def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    command = [sys.executable, "-m", "s2s_scripts.serve", "--models-dir", args.models_dir,
+    command = [sys.executable, "-m", "scripts.serve", "--models-dir", args.models_dir,
                "--port", str(port), "--host", "127.0.0.1"]
     env = {**os.environ, "S2S_API_KEYS": args.api_key, "S2S_ADMIN_API_KEY": args.admin_key,
            "S2S_LOG_LEVEL": "warning"}

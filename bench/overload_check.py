@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     env = {**os.environ, "S2S_LOG_LEVEL": "warning",
            "S2S_QUEUE_CAPACITY": str(args.queue_capacity)}
-    process = subprocess.Popen([sys.executable, "-m", "s2s_scripts.serve",
+    process = subprocess.Popen([sys.executable, "-m", "scripts.serve",
                                 "--models-dir", args.models_dir, "--port", str(port)], env=env)
     url = f"http://127.0.0.1:{port}"
     try:

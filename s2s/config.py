@@ -29,6 +29,43 @@ class ConfigError(ValueError):
     """A config file or override that cannot be used; the message names the key."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last
+    value silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: SafeLoader reports it below
+                continue
+            if first is not None:
+                raise ConfigError(f"duplicate key {key!r} at line {line} of "
+                                  f"{key_node.start_mark.name} (first given at line {first})")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str, name: str = "<string>") -> Any:
+    """``yaml.safe_load`` that makes a duplicate mapping key a ConfigError naming the key and
+    its line; YAML syntax errors stay ``yaml.YAMLError``. Every config or settings file of the
+    project is read with it."""
+    loader = _UniqueKeyLoader(text)
+    loader.name = name
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def load_yaml_file(path: str | Path) -> Any:
+    """``load_yaml`` on a file's text (the messages name the file)."""
+    return load_yaml(Path(path).read_text(encoding="utf-8"), str(path))
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -192,6 +229,9 @@ class TrainConfig(StrictModel):
     shortlist_per_source: int = Field(SHORTLIST_PER_SOURCE, ge=0,
                                       description="decoding shortlist; 0 = none")
     shortlist_frequent: int = Field(SHORTLIST_FREQUENT, ge=0)
+    init_from: str | None = Field(None, description="fine-tune: the model file whose weights "
+                                  "and SentencePiece models the run starts from (s2s-train "
+                                  "--init-from sets it; the run's config.yaml records it)")
 
 
 class Config(StrictModel):
@@ -310,7 +350,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     raw: dict[str, Any] = {}
     if path is not None:
         try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            loaded = load_yaml_file(path)
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
         except yaml.YAMLError as error:

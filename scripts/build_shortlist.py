@@ -17,18 +17,24 @@ from s2s.inference.model_file import model_from_payload
 from s2s.inference.shortlist import Shortlist
 from s2s.training.corpus_files import DataError, read_parallel
 
-from .cli_common import fail
+from .cli_common import fail, make_parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser(__doc__)
+    parser.add_argument("--model", required=True, help="model file to add the shortlist to")
+    parser.add_argument("--src", required=True, help="training source file")
+    parser.add_argument("--tgt", required=True, help="training target file")
+    parser.add_argument("--per-source", type=int, default=SHORTLIST_PER_SOURCE,
+                        help="target pieces kept per source piece")
+    parser.add_argument("--frequent", type=int, default=SHORTLIST_FREQUENT,
+                        help="most frequent target pieces always kept")
+    parser.add_argument("--output", help="model file to write (default: overwrite --model)")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--src", required=True, help="training source file")
-    parser.add_argument("--tgt", required=True, help="training target file")
-    parser.add_argument("--per-source", type=int, default=SHORTLIST_PER_SOURCE)
-    parser.add_argument("--frequent", type=int, default=SHORTLIST_FREQUENT)
-    parser.add_argument("--output", help="default: overwrite --model")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         payload = load_checkpoint(args.model, MODEL_FORMAT)
         tokenizer = model_from_payload(payload, args.model).tokenizer

@@ -316,8 +316,10 @@ def _summary_writer_class() -> type:
 
 
 # ---- command line -------------------------------------------------------------------------
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    from .cli_common import make_parser
+
+    parser = make_parser(__doc__)
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                         help="run folder holding a metrics.jsonl")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.png",
@@ -325,7 +327,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--label", dest="labels", action="append", metavar="NAME",
                         help="legend name of a run, once per RUN_DIR in the same order "
                              "(default: the folder names)")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,6 @@ held-out generated pairs, and translates a few sentences.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import time
@@ -20,26 +19,33 @@ from s2s.training.demo_task import demo_splits
 from s2s.training.run_folder import RunFolder
 from s2s.training.trainer import Trainer
 
+from .cli_common import add_config_args, make_parser
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ["march twenty-first, nineteen ninety-four", "the third of june two thousand seven",
             "december the thirty-first twenty ninety-nine", "the first of may nineteen oh five"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(ROOT / "configs" / "demo.yaml"))
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--retrain", action="store_true", help="train even if a model exists")
+def build_parser():
+    parser = make_parser(__doc__)
+    add_config_args(parser, required=False, default=str(ROOT / "configs" / "demo.yaml"))
+    parser.add_argument("--retrain", action="store_true",
+                        help="train even if a model exists (replaces the demo run folder)")
     parser.add_argument("--install", metavar="DIR",
                         help="also copy the model to DIR/en-date.pt (a service models folder)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     config = load_config(args.config, args.overrides)
     run = RunFolder(config.run_dir())
     model_path = run.best_file
     if args.retrain or not (model_path.is_file() or run.model_file.is_file()):
         started = time.perf_counter()
         print(f"training the demo model into {config.run_dir()} ...", flush=True)
-        Trainer.build(config, on_event=print_validation).train()
+        # the demo's own folder: a previous (or unfinished) demo run there is replaced
+        Trainer.build(config, on_event=print_validation, overwrite=True).train()
         print(f"trained in {time.perf_counter() - started:.0f} s")
     if not model_path.is_file():   # the time limit came before the first validation
         model_path = run.model_file

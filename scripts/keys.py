@@ -3,10 +3,11 @@
 
 Running servers see a key added or removed within seconds, without a restart.
 
-s2s-keys --db keys.sqlite add [--key K] [--name N] [--req-limit N] [--char-limit N]
-s2s-keys --db keys.sqlite list
-s2s-keys --db keys.sqlite remove KEY
---db defaults to the environment variable S2S_KEYS_DB.
+s2s-keys add --db keys.sqlite [--key K] [--name N] [--req-limit N] [--char-limit N]
+s2s-keys list --db keys.sqlite
+s2s-keys remove --db keys.sqlite KEY
+--db may come before or after the subcommand and defaults to the environment variable
+S2S_KEYS_DB. Only add creates a missing database; list and remove refuse one that is not there.
 """
 
 from __future__ import annotations
@@ -15,26 +16,39 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
-from service.keys import KeyRecord, KeyStore, KeyStoreError
+from service.stores.keys import KeyRecord, KeyStore, KeyStoreError
+
+from .cli_common import make_parser
 
 COLUMNS = ("key", "name", "req/min", "chars/request", "created")
 
 
+DB_HELP = "key database file (default: $S2S_KEYS_DB)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", default=os.environ.get("S2S_KEYS_DB"),
-                        help="key database file (default: $S2S_KEYS_DB)")
+    parser = make_parser(__doc__)
+    parser.add_argument("--db", default=os.environ.get("S2S_KEYS_DB"), help=DB_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
-    add = commands.add_parser("add", help="add a key and print it")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text,
+                                  formatter_class=parser.formatter_class)
+        # also after the subcommand; SUPPRESS keeps a --db given before it
+        sub.add_argument("--db", default=argparse.SUPPRESS, help=DB_HELP)
+        return sub
+
+    add = command("add", "add a key and print it (creates the database when missing)")
     add.add_argument("--key", help="the key (default: a new random one)")
     add.add_argument("--name", default="", help="a note on whose key it is")
     add.add_argument("--req-limit", type=int, help="requests per minute (default: unlimited)")
     add.add_argument("--char-limit", type=int,
                      help="characters per request (default: only the server's limits)")
-    commands.add_parser("list", help="show the keys with their limits")
-    remove = commands.add_parser("remove", help="delete a key (exit 1 when there is none)")
-    remove.add_argument("key")
+    command("list", "show the keys with their limits")
+    remove = command("remove", "delete a key (exit 1 when there is none)")
+    remove.add_argument("key", help="the key to delete")
     return parser
 
 
@@ -72,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.db:
         return fail("give --db FILE or set S2S_KEYS_DB")
+    if args.command != "add" and not Path(args.db).is_file():
+        return fail(f"no key database at {args.db} (s2s-keys add --db {args.db} creates one)")
     try:
         return run(KeyStore(args.db), args)
     except KeyStoreError as error:

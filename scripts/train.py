@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
-"""Train a model: s2s-train --config CONFIG.yaml [--set key=value ...] [--resume | --init-from M.pt]
+"""Train a model: s2s-train --config CONFIG.yaml [--set key=value ...] [--resume | --overwrite]
 
-Under torchrun (WORLD_SIZE > 1) every process trains on its share of each step's batches (DDP).
+The run folder (out_dir) must be empty (the prepared data may be there): --resume continues
+the run in it, --overwrite removes its previous run's files first. --init-from M.pt fine-tunes
+a model file (its language pair must be the data's); the run's config.yaml records it as
+train.init_from. Under torchrun (WORLD_SIZE > 1) every process trains on its share of each
+step's batches (DDP).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from s2s.checkpoint import CheckpointError
 from s2s.config import ConfigError, load_config
@@ -17,36 +22,53 @@ from s2s.model import count_parameters
 from s2s.tokenizer import TokenizerError
 from s2s.training.corpus_files import DataError
 from s2s.training.distributed import init_from_env
-from s2s.training.trainer import Trainer, fine_tuning_config
+from s2s.training.prepare import vocabulary_report
+from s2s.training.run_folder import RunFolderError
+from s2s.training.trainer import LanguageMismatchError, Trainer, fine_tuning_config
 
+from .cli_common import add_config_args, make_parser
 from .curves import CurveWriter
 from .prepare import corpus_lines
 from .progress import TrainingProgress
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="YAML config file")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="override a config value, e.g. train.lr=5e-4")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from the run folder's latest checkpoint")
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser(__doc__)
+    add_config_args(parser)
+    folder = parser.add_mutually_exclusive_group()
+    folder.add_argument("--resume", action="store_true",
+                        help="continue the run in out_dir from its latest training state "
+                             "(an error when it has none)")
+    folder.add_argument("--overwrite", action="store_true",
+                        help="start afresh in a non-empty out_dir: remove its previous run's "
+                             "files (config, logs, step-*.pt, model files; not prepared data)")
     parser.add_argument("--init-from", metavar="MODEL.pt", default=None,
                         help="fine-tune: start from this model file's weights and SentencePiece "
                              "models (its model section replaces the config's), with a fresh "
-                             "optimizer and schedule")
+                             "optimizer and schedule; same as --set train.init_from=MODEL.pt")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--tensorboard", action="store_true",
                         help="also log scalars to RUN_DIR/tensorboard/ (pip install tensorboard)")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     curves = None
+    built = False   # the run folder is this run's (curves may be drawn into it)
+    dist_info = None
+    overrides = list(args.overrides)
+    if args.init_from:
+        overrides.append(f"train.init_from={Path(args.init_from).resolve()}")
     try:
-        config = load_config(args.config, args.overrides)
-        init_from = load_model_file(args.init_from) if args.init_from else None
+        config = load_config(args.config, overrides)
+        init_path = config.train.init_from
+        # on --resume the training state's weights win; the file still gives the model section
+        init_from = load_model_file(init_path) if init_path else None
         if init_from is not None:
             config = fine_tuning_config(config, init_from)
         dist_info = init_from_env(resolve_device(config.train.device).type)
@@ -61,24 +83,37 @@ def main(argv: list[str] | None = None) -> int:
             curves(event)
 
         trainer = Trainer.build(config, dist_info, on_event if is_main else None,
-                                resume=args.resume, init_from=init_from)
+                                resume=args.resume, init_from=init_from,
+                                overwrite=args.overwrite)
+        built = True
         if is_main:
             printer.write(f"run folder {trainer.run.path}; {count_parameters(trainer.model):,} "
                           f"parameters; {len(trainer.data.train):,} training pairs; device "
                           f"{trainer.device}")
+            if init_from is not None and not args.resume:
+                meta = init_from.meta
+                printer.write(f"fine-tuning {init_path} ({meta.get('src_lang', '?')}->"
+                              f"{meta.get('tgt_lang', '?')}, trained {meta.get('step', '?')} "
+                              "steps); recorded as train.init_from in config.yaml")
             for line in corpus_lines(trainer.data.manifest):
                 printer.write(line)
+            line, warning = vocabulary_report(config, trainer.data.tokenizer,
+                                              from_model_file=bool(init_path))
+            printer.write(line)
+            if warning:
+                print(f"warning: {warning}", file=sys.stderr)
         progress = trainer.train()
         printer.close()
     except (ConfigError, DataError, CheckpointError, TokenizerError, DeviceError,
-            RuntimeError) as error:
+            LanguageMismatchError, RunFolderError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     finally:
         if curves is not None:
-            curves.redraw()
+            if built:
+                curves.redraw()
             curves.close()
-    if dist_info.is_main:
+    if dist_info is not None and dist_info.is_main:
         print(f"best {config.train.early_stopping_metric} {progress.best_score} at step "
               f"{progress.best_step}; model files in {trainer.run.path}")
     return 0

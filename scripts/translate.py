@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Translate text with a model file: s2s-translate --model MODEL [--beam N] [--n-best K]
+"""Translate text with a model file: s2s-translate --model MODEL [--src FILE] [--output FILE]
 
 --model may be repeated: the files (same SentencePiece models) then decode as an ensemble, the
 mean of their log-probabilities at every step.
 
-Reads one sentence per line from --input (or stdin; sentences given as arguments instead) and
+Reads one sentence per line from --src (or stdin; sentences given as arguments instead) and
 writes one translation per line to --output (or stdout). With --n-best K > 1 each input gets K
-lines "INDEX<TAB>TRANSLATION<TAB>SCORE". A progress bar is shown on a terminal.
+lines "LINE<TAB>TRANSLATION<TAB>SCORE" (LINE counts from 1). A line longer than the model
+accepts is translated in pieces (--long-lines split), left empty (skip) or stops the command
+(error). A progress bar is shown on a terminal.
 """
 
 from __future__ import annotations
@@ -18,57 +20,79 @@ from pathlib import Path
 from tqdm import tqdm
 
 from s2s.checkpoint import CheckpointError
-from s2s.inference.translator import InputTooLongError, Translation, Translator
+from s2s.devices import DeviceError
+from s2s.inference.translator import InputTooLongError, Translator
 
-from .cli_common import add_decoding_args, fail, translate_options
+from .cli_common import (
+    add_decoding_args,
+    chosen_dtype,
+    fail,
+    make_parser,
+    translate_options,
+    warn,
+)
+from .long_lines import LineResult, add_long_lines_arg, translate_lines
 
 CHUNK_LINES = 256
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser(__doc__)
     parser.add_argument("--model", required=True, action="append",
                         help="model file (model.pt / best.pt); repeat it for an ensemble")
-    parser.add_argument("--input", help="source file, one sentence per line (default: stdin)")
+    parser.add_argument("--src", help="source file, one sentence per line (default: stdin)")
+    parser.add_argument("--input", dest="src", help=argparse.SUPPRESS)  # deprecated: --src
     parser.add_argument("--output", help="output file (default: stdout)")
-    parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("sentences", nargs="*", help="sentences to translate")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_long_lines_arg(parser)
+    parser.add_argument("sentences", nargs="*", help="sentences to translate (instead of --src)")
     add_decoding_args(parser)
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    args = build_parser().parse_args(argv)
+    raw = sys.argv[1:] if argv is None else argv
+    if any(a == "--input" or a.startswith("--input=") for a in raw):
+        warn("--input is deprecated: give --src")
+    return args
 
 
 def read_sources(args: argparse.Namespace) -> list[str]:
     if args.sentences:
         return list(args.sentences)
-    if args.input:
-        return Path(args.input).read_text(encoding="utf-8").splitlines()
+    if args.src:
+        return Path(args.src).read_text(encoding="utf-8").splitlines()
     return sys.stdin.read().splitlines()
 
 
-def format_result(index: int, result: Translation, n_best: int) -> str:
+def format_result(number: int, result: LineResult, n_best: int) -> str:
+    """One output line (n_best 1), else n_best lines "NUMBER<TAB>TEXT<TAB>SCORE"."""
     if n_best == 1:
         return result.text + "\n"
-    if not result.alternatives:  # empty input
-        return f"{index}\t\t0.0000\n"
-    return "".join(f"{index}\t{c.text}\t{c.normalized_score:.4f}\n" for c in result.alternatives)
+    if not result.alternatives:  # empty or skipped input
+        return f"{number}\t\t0.0000\n"
+    return "".join(f"{number}\t{text}\t{score:.4f}\n" for text, score in result.alternatives)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         options = translate_options(args)
-        translator = Translator.from_files(args.model, args.device, args.dtype)
+        translator = Translator.from_files(args.model, args.device, chosen_dtype(args))
         sources = read_sources(args)
         show = not args.no_progress and sys.stderr.isatty()
-        lines: list[str] = []
         with tqdm(total=len(sources), unit="sent", disable=not show) as bar:
-            for start in range(0, len(sources), CHUNK_LINES):
-                chunk = sources[start:start + CHUNK_LINES]
-                for offset, result in enumerate(translator.translate(chunk, options)):
-                    lines.append(format_result(start + offset, result, args.n_best))
-                bar.update(len(chunk))
-    except (CheckpointError, InputTooLongError, OSError, ValueError) as error:
+            def progress(done: int) -> None:
+                bar.update(done - bar.n)
+
+            results = translate_lines(translator, sources, options, args.long_lines,
+                                      CHUNK_LINES, warn=bar.write if show else warn,
+                                      progress=progress)
+    except (CheckpointError, DeviceError, InputTooLongError, OSError, ValueError) as error:
         return fail(str(error))
+    lines = [format_result(number, result, args.n_best)
+             for number, result in enumerate(results, start=1)]
     if args.output:
         Path(args.output).write_text("".join(lines), encoding="utf-8")
     else:

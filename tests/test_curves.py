@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from s2s_scripts import curves  # noqa: E402
-from s2s_scripts.progress import STEP_LIMIT, TIME_LIMIT, TrainingProgress, eta  # noqa: E402
+from scripts import curves  # noqa: E402
+from scripts.progress import STEP_LIMIT, TIME_LIMIT, TrainingProgress, eta  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

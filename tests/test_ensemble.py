@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from s2s_scripts import evaluate as evaluate_script
-from s2s_scripts import translate as translate_script
 
 from s2s.config import TokenizerConfig
 from s2s.constants import EOS_ID
@@ -23,7 +21,9 @@ from s2s.inference.search import SearchOptions, greedy_search
 from s2s.inference.shortlist import Shortlist
 from s2s.inference.translator import TranslateOptions, Translator
 from s2s.tokenizer import Tokenizer
-from service.models import find_model_files, member_files
+from scripts import evaluate as evaluate_script
+from scripts import translate as translate_script
+from service.serving.registry import find_model_files, member_files
 from tests.scripted_model import BOS_ID, ScriptedModel, source
 from tests.service_fixtures import ADMIN, serve, settings_for
 

@@ -6,19 +6,12 @@ import multiprocessing
 import sqlite3
 
 import pytest
-from s2s_scripts.keys import main as keys_main
 
+from scripts.keys import main as keys_main
 from service.errors import InvalidApiKey, MissingApiKey
-from service.keys import (
-    KeyCharLimit,
-    KeyLimits,
-    KeyStore,
-    KeyStoreError,
-    RateLimited,
-    RateLimiter,
-    check_request,
-    key_identity,
-)
+from service.serving.admission import KeyCharLimit, RateLimited, check_request, key_identity
+from service.stores.keys import KeyLimits, KeyStore, KeyStoreError
+from service.stores.rate_limits import RateLimiter
 
 URL_SAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 

@@ -54,7 +54,7 @@ def test_kill_9_then_resume_matches_uninterrupted(tmp_path):
     config = tiny_demo_config(tmp_path / "run", max_steps=40, valid_every=3)
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")))
-    command = [sys.executable, "-m", "s2s_scripts.train", "--config", str(config_file),
+    command = [sys.executable, "-m", "scripts.train", "--config", str(config_file),
                "--quiet"]
     subprocess.run(command, check=True, capture_output=True)
     reference = train_losses(tmp_path / "run")

@@ -10,7 +10,7 @@ D=${S2S_DATA_DIR:-data}/multi30k; ABL_DIR=${ABL_DIR:-/tmp/abl}; mkdir -p "$ABL_D
 out=$ABL_DIR/systems/${label}_${split}_b$beam
 models=(); for m in "$@"; do models+=(--model "$m"); done
 cd "$ROOT"
-OMP_NUM_THREADS=${THREADS:-2} $PY -m s2s_scripts.evaluate "${models[@]}" --src "$D/$split.de" \
+OMP_NUM_THREADS=${THREADS:-2} $PY -m scripts.evaluate "${models[@]}" --src "$D/$split.de" \
   --ref "$D/$split.en" --beam "$beam" --no-shortlist --json "$out.json" --output "$out.txt" \
   > /dev/null
 $PY - "$out.json" "$label" "$split" "$beam" "$#" <<'PYTHON'

@@ -11,9 +11,9 @@ model=$ABL_DIR/models/$(basename "$run")_$step.pt
 scores=$ABL_DIR/models/$(basename "$run")_${step}_b${beam}_$split.json
 cd "$ROOT"
 if [ -f "$run" ]; then model=$run; scores=$ABL_DIR/models/$(basename "$run" .pt)_${step}_b${beam}_$split.json; fi
-[ -f "$model" ] || $PY -m s2s_scripts.average_checkpoints \
+[ -f "$model" ] || $PY -m scripts.average_checkpoints \
   --inputs "$run/step-$(printf %08d "$step").pt" --output "$model" > /dev/null
-OMP_NUM_THREADS=${THREADS:-1} $PY -m s2s_scripts.evaluate --model "$model" --src "$D/$split.de" \
+OMP_NUM_THREADS=${THREADS:-1} $PY -m scripts.evaluate --model "$model" --src "$D/$split.de" \
   --ref "$D/$split.en" --beam "$beam" --no-shortlist --json "$scores" > /dev/null 2>&1
 $PY - "$scores" "$label" "$split" "$step" "$beam" <<'PYTHON'
 import json, sys

@@ -424,3 +424,25 @@ def open_prepared(config: Config, folder: Path) -> PreparedData:
                  if shortlist_file.is_file() else None)
     return PreparedData(tokenizer, open_training_set(folder, manifest), valid, valid_src,
                         valid_ref, manifest, shortlist)
+
+
+def vocabulary_report(config: Config, tokenizer: Tokenizer, from_model_file: bool = False
+                      ) -> tuple[str, str | None]:
+    """A line with the effective vocabulary size(s), and a warning (None when there is none)
+    when SentencePiece made fewer pieces than tokenizer.vocab_size asks for."""
+    wanted = config.tokenizer.vocab_size
+    sizes = {"joint": len(tokenizer.src)} if tokenizer.joint else {
+        "source": len(tokenizer.src), "target": len(tokenizer.tgt)}
+    line = "vocabulary: " + ", ".join(f"{size:,} {side} pieces" for side, size in sizes.items())
+    if from_model_file:
+        return line + " (the model file's SentencePiece models)", None
+    short = {side: size for side, size in sizes.items() if size < wanted}
+    if not short:
+        return line, None
+    got = ", ".join(f"{size:,} {side}" for side, size in short.items())
+    return line, (
+        f"tokenizer.vocab_size is {wanted:,} but SentencePiece made only {got} pieces: its "
+        f"training text (at most tokenizer.max_sentences={config.tokenizer.max_sentences:,} "
+        "sampled lines) has too few distinct characters and substrings for more (the limit is "
+        "soft, hard_vocab_limit=false); lower tokenizer.vocab_size to silence this, or train on "
+        "more text")

@@ -1,6 +1,7 @@
 """A training run's folder: the one place that knows its file names.
 
     config.yaml            the run's full config
+    run.json               the run's id (every training state carries it) and how it started
     metrics.jsonl          one JSON record per log line (kind "train" or "valid")
     spm.src.model          SentencePiece model (joint, or the source side)
     spm.tgt.model          the target side's, for separate vocabularies
@@ -8,20 +9,40 @@
     latest.txt             names the newest training state
     model.pt / best.pt     model files: the latest, and the best by the early-stopping metric
     prepared/              the prepared data (s2s.training.prepare), unless data.prepared_dir
-    curves.png tensorboard/   drawn by s2s-train (s2s_scripts.curves)
+    curves.png tensorboard/   drawn by s2s-train (scripts.curves)
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from s2s.checkpoint import atomic_save, atomic_write_bytes, atomic_write_text
+from s2s.checkpoint import (
+    TRAIN_STATE_FORMAT,
+    atomic_save,
+    atomic_write_bytes,
+    atomic_write_text,
+    load_checkpoint,
+)
 from s2s.config import Config
 from s2s.tokenizer import Tokenizer
+
+RUN_INFO_FILE = "run.json"
+# What a run writes into its folder (prepared/ is data, checked for staleness, and kept).
+RUN_FILES = ("config.yaml", RUN_INFO_FILE, "metrics.jsonl", "latest.txt", "model.pt", "best.pt",
+             "averaged.pt", "spm.src.model", "spm.tgt.model", "curves.png")
+RUN_DIRS = ("tensorboard",)
+
+
+class RunFolderError(RuntimeError):
+    """A run folder that cannot be used as asked: a previous run's files where a new run would
+    mix with them, nothing to resume, too few training states to average."""
 
 
 class RunFolder:
@@ -45,13 +66,69 @@ class RunFolder:
     def best_file(self) -> Path:
         return self.path / "best.pt"
 
+    @property
+    def info_file(self) -> Path:
+        return self.path / RUN_INFO_FILE
+
+    # ---- a new run's folder -----------------------------------------------------------------
+    def previous_run_entries(self, keep: Path | None = None) -> list[Path]:
+        """What the folder holds besides ``keep`` (the prepared data, when it lives inside):
+        anything there would mix with a new run's files."""
+        if not self.path.is_dir():
+            return []
+        keep_resolved = keep.resolve() if keep is not None else None
+        return sorted(entry for entry in self.path.iterdir()
+                      if keep_resolved is None or entry.resolve() != keep_resolved)
+
+    def check_new_run(self, keep: Path | None = None, overwrite: bool = False) -> None:
+        """Refuse to start a new run in a folder holding another run's files, unless
+        ``overwrite`` (then ``clear`` removes them)."""
+        entries = self.previous_run_entries(keep)
+        if entries and not overwrite:
+            names = ", ".join(entry.name for entry in entries[:5])
+            more = f" and {len(entries) - 5} more" if len(entries) > 5 else ""
+            raise RunFolderError(
+                f"run folder {self.path} is not empty ({names}{more}): continue its run with "
+                "--resume, replace it with --overwrite, or choose another out_dir")
+
+    def clear(self) -> list[Path]:
+        """Remove a previous run's files (RUN_FILES, RUN_DIRS, step-*.pt); returns them.
+        Other entries (the prepared data, files a user put there) stay."""
+        removed = []
+        for name in RUN_FILES:
+            path = self.path / name
+            if path.is_file():
+                path.unlink()
+                removed.append(path)
+        for name in RUN_DIRS:
+            path = self.path / name
+            if path.is_dir():
+                shutil.rmtree(path)
+                removed.append(path)
+        for path in self.states():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+        return removed
+
     # ---- config and metrics ---------------------------------------------------------------
-    def start(self, config: Config) -> None:
-        """A new run: write its config and an empty metrics log."""
+    def start(self, config: Config, info: dict[str, Any] | None = None) -> str:
+        """A new run: write its config, run.json (a new run id plus ``info``) and an empty
+        metrics log; returns the run id."""
         self.path.mkdir(parents=True, exist_ok=True)
+        run_id = uuid.uuid4().hex
+        atomic_write_text(self.info_file, json.dumps(
+            {"run_id": run_id, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(info or {})},
+            indent=2) + "\n")
         atomic_write_text(self.config_file, yaml.safe_dump(config.model_dump(mode="json"),
                                                            sort_keys=False))
         atomic_write_text(self.metrics_file, "")
+        return run_id
+
+    def run_id(self) -> str | None:
+        """The id of the run in the folder (None: none, or a run from before run ids)."""
+        if not self.info_file.is_file():
+            return None
+        return json.loads(self.info_file.read_text(encoding="utf-8")).get("run_id")
 
     def append_metric(self, record: dict[str, Any]) -> None:
         with open(self.metrics_file, "a", encoding="utf-8") as handle:
@@ -96,6 +173,27 @@ class RunFolder:
     def states(self) -> list[Path]:
         """Training states, oldest first."""
         return sorted(self.path.glob("step-*.pt"))
+
+    def run_states(self) -> list[Path]:
+        """The training states of the folder's own run, oldest first: states that another run
+        left there (a different run id) are not among them."""
+        run_id = self.run_id()
+        return [path for path in self.states()
+                if load_checkpoint(path, TRAIN_STATE_FORMAT).get("run_id") == run_id]
+
+    def last_states(self, count: int) -> list[Path]:
+        """The newest ``count`` states of the folder's run; RunFolderError when it has fewer."""
+        if count < 1:
+            raise RunFolderError(f"--last must be at least 1 (got {count})")
+        states = self.run_states()
+        if len(states) < count:
+            others = len(self.states()) - len(states)
+            note = f" ({others} other state(s) there belong to an earlier run)" if others else ""
+            raise RunFolderError(
+                f"{self.path} holds {len(states)} training state(s) of its run, fewer than "
+                f"the {count} asked for{note}; give a smaller --last (train.keep_last keeps "
+                "that many)")
+        return states[-count:]
 
     def latest_state(self) -> Path | None:
         """The newest training state that exists (the pointer, else the highest step)."""

@@ -41,7 +41,7 @@ from s2s.training.prepare import (
     prepare,
     prepared_folder,
 )
-from s2s.training.run_folder import RunFolder
+from s2s.training.run_folder import RunFolder, RunFolderError
 from s2s.training.schedule import LRSchedule
 from s2s.training.validation import validate
 
@@ -98,6 +98,7 @@ class Trainer:
         self.on_event = on_event
         self.device = next(model.parameters()).device
         self.progress = Progress()
+        self.run_id: str | None = None   # the run folder's run id, carried by training states
         self.train_model = self._wrap(model)
         # torch.optim imports torch._dynamo when the first optimizer is made (1.3-1.8 s on 2
         # cores): that runs on a thread while the first batch is read and its forward and
@@ -123,12 +124,16 @@ class Trainer:
     @classmethod
     def build(cls, config: Config, dist_info: DistInfo | None = None,
               on_event: EventCallback | None = None, resume: bool = False,
-              init_from: LoadedModel | None = None) -> Trainer:
+              init_from: LoadedModel | None = None, overwrite: bool = False) -> Trainer:
         """Prepare data (s2s.training.prepare, skipped when current) and the model, then
-        restore the run folder's latest training state (``resume``, when there is one) or
-        start the run folder afresh. ``init_from`` (fine-tuning) starts from a model file's
-        weights and SentencePiece models with a fresh optimizer and schedule; ``config.model``
-        must equal the file's (see ``fine_tuning_config``)."""
+        restore the run folder's latest training state (``resume``: RunFolderError when there
+        is none) or start the run folder afresh: a folder holding anything but the prepared
+        data is refused (RunFolderError) unless ``overwrite``, which removes the previous
+        run's files first. ``init_from`` (fine-tuning) starts from a model file's weights and
+        SentencePiece models with a fresh optimizer and schedule; ``config.model`` must equal
+        the file's (see ``fine_tuning_config``)."""
+        if resume and overwrite:
+            raise RunFolderError("--resume and --overwrite exclude each other")
         dist_info = dist_info or DistInfo()
         device = resolve_device(config.train.device)
         if config.train.threads:
@@ -136,7 +141,14 @@ class Trainer:
         if config.train.keep_freed_memory and device.type == "cpu":
             keep_freed_memory()
         run = RunFolder(config.run_dir(), config.train.keep_last)
+        if not resume:
+            run.check_new_run(keep=prepared_folder(config), overwrite=overwrite)
+            if overwrite and dist_info.is_main:
+                run.clear()
         state = load_resume_state(run, config) if resume else None
+        if resume and state is None:
+            raise RunFolderError(f"nothing to resume in {run.path}: it holds no training state "
+                                 "(step-*.pt); start the run without --resume")
         tokenizer = None if state is None else tokenizer_from_payload(state)
         if state is None and init_from is not None:
             tokenizer = init_from.tokenizer
@@ -149,10 +161,21 @@ class Trainer:
         trainer = cls(config, dist_info, run, data, model, data.shortlist,
                       on_event or (lambda event: None))
         if state is not None:
+            trainer.run_id = state.get("run_id")
             trainer._restore(state)
         elif dist_info.is_main:
-            run.start(config)
+            info = {}
+            if init_from is not None:
+                info["init_from"] = {"path": init_from.source or config.train.init_from,
+                                     "meta": _plain(init_from.meta)}
+            trainer.run_id = run.start(config, info)
             run.save_tokenizer(data.tokenizer)
+            if init_from is not None:
+                trainer._emit({"kind": "init", "step": 0,
+                               "init_from": init_from.source or config.train.init_from,
+                               "src_lang": init_from.meta.get("src_lang"),
+                               "tgt_lang": init_from.meta.get("tgt_lang"),
+                               "from_step": init_from.meta.get("step")})
         return trainer
 
     def _wrap(self, model: Seq2Seq) -> torch.nn.Module:
@@ -288,7 +311,7 @@ class Trainer:
 
     def _state_payload(self, rng_states: list[Any]) -> dict[str, Any]:
         return {
-            "format": TRAIN_STATE_FORMAT, "version": FORMAT_VERSION,
+            "format": TRAIN_STATE_FORMAT, "version": FORMAT_VERSION, "run_id": self.run_id,
             "config": self.config.model_dump(mode="json"),
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(), "scaler": self.scaler.state_dict(),
@@ -344,9 +367,42 @@ def prepare_on_every_rank(config: Config, tokenizer: Tokenizer | None, dist_info
     return data
 
 
+class LanguageMismatchError(ValueError):
+    """A model file fine-tuned on data of another language pair."""
+
+
 def fine_tuning_config(config: Config, loaded: LoadedModel) -> Config:
-    """``config`` with the model section of the model file it fine-tunes."""
-    return config.model_copy(update={"model": loaded.model.config})
+    """``config`` with the model section of the model file it fine-tunes. The file's language
+    pair (src_lang/tgt_lang in its metadata) must be the data's: LanguageMismatchError
+    otherwise (a file without them is taken as it is)."""
+    check_fine_tuning_languages(config, loaded)
+    train = config.train
+    if train.init_from is None and loaded.source:
+        train = train.model_copy(update={"init_from": loaded.source})
+    return config.model_copy(update={"model": loaded.model.config, "train": train})
+
+
+def check_fine_tuning_languages(config: Config, loaded: LoadedModel) -> None:
+    data = config.data
+    model_pair = (loaded.meta.get("src_lang"), loaded.meta.get("tgt_lang"))
+    if None in model_pair:
+        return
+    if model_pair != (data.src_lang, data.tgt_lang):
+        raise LanguageMismatchError(
+            f"{loaded.source or 'the model file'} translates {model_pair[0]}->{model_pair[1]} "
+            f"but the fine-tuning data is {data.src_lang}->{data.tgt_lang} "
+            "(data.src_lang/data.tgt_lang); fine-tune on data of the model's language pair")
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy of model metadata (numbers, strings, lists, dicts)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
 
 
 def _rng_state(device: torch.device) -> dict[str, Any]:
