@@ -83,6 +83,12 @@ class QueueFull(ServiceError):
     status, kind = 503, "queue_full"
 
 
+class CallerQueueFull(ServiceError):
+    """429: one caller holds its whole share of a model's queue; others are unaffected."""
+
+    status, kind = 429, "caller_queue_full"
+
+
 class NotReady(ServiceError):
     status, kind = 503, "not_ready"
 
@@ -105,3 +111,30 @@ class OutOfMemory(ServiceError):
 
 class ReloadFailed(ServiceError):
     status, kind = 500, "reload_failed"
+
+
+class StoreUnavailable(ServiceError):
+    """A SQLite store (keys, rate limits, suggestions) busy or locked past the bounded wait,
+    or failing: 503 with Retry-After, never a 500."""
+
+    status, kind = 503, "store_unavailable"
+
+
+class StorageFull(ServiceError):
+    """The disk of the translated files is full (or over quota): 503 with Retry-After."""
+
+    status, kind = 503, "storage_full"
+
+
+class CrossSiteRefused(ServiceError):
+    """A state-changing request a browser sent on behalf of another site."""
+
+    status, kind = 403, "cross_site"
+
+
+class TooManySuggestions(ServiceError):
+    status, kind = 429, "too_many_suggestions"
+
+
+class StartupError(RuntimeError):
+    """The server cannot start as configured (e.g. the models folder does not exist)."""

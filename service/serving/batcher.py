@@ -3,12 +3,13 @@
 ``submit`` puts a request's prepared sentences (``Source``s from the current translator's
 ``prepare``: tokenized and length-checked once) into a bounded queue (capacity counted in
 sentences; a request that does not fit is refused whole with QueueFull) and returns one future
-per sentence. One worker task forms batches: items with equal TranslateOptions only, in arrival
-order, within a ``BatchBudget`` of ``max_sentences`` and ``max_tokens`` (rows x longest source,
-the rule of s2s.inference.batching, which the translator applies too, so it never splits the
-batch again), as soon as a batch is full or
-once no sentence arrived for ``max_wait_s``, counted from the later of its first item's arrival
-and the end of the previous batch, but at most ``max_delay_s`` after that. Counting from the end
+per sentence. One worker task forms batches from the fair queue (serving.scheduler: sentences
+of one batch key, one from each caller in turn; the group waiting longest first once a batch is
+due; per-caller and option-group bounds), within a ``BatchBudget`` of ``max_sentences`` and
+``max_tokens`` (rows x longest source, the rule of s2s.inference.batching, which the translator
+applies too, so it never splits the batch again), as soon as a batch is full or once no
+sentence arrived for ``max_wait_s``, counted from the later of its first item's arrival and the
+end of the previous batch, but at most ``max_delay_s`` after that. Counting from the end
 of the previous batch lets the clients just answered send their next sentences into the same
 batch as those that queued meanwhile, and waiting while sentences keep arriving lets a whole
 wave of answered clients come back, so concurrent closed-loop clients share one full batch
@@ -32,35 +33,21 @@ import contextlib
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
 from s2s.inference.batching import BatchBudget
 from s2s.inference.interrupt import DecodingInterrupted, Interrupt, Steps
-from s2s.inference.translator import Source, TranslateOptions
-from service.errors import NotReady, QueueFull, TooLarge
+from s2s.inference.translator import Source, TranslateOptions, Translation
+from service.errors import CallerQueueFull, NotReady, QueueFull, TooLarge
 from service.serving.metrics import Metrics
+from service.serving.scheduler import FairQueue, Group, Item, batch_key, plan, superset, trim
 from service.serving.torch_worker import TorchWorker
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(eq=False)
-class _Item:
-    source: Source
-    prepared_by: Any          # the translator whose prepare() made ``source``
-    future: asyncio.Future
-    enqueued: float
-    queued: bool = True
-
-    @property
-    def n_tokens(self) -> int:
-        return len(self.source)
 
 
 def steps_halving_on_oom(translate: Callable[[list[int]], Steps[list]], indices: list[int],
@@ -87,7 +74,7 @@ def steps_halving_on_oom(translate: Callable[[list[int]], Steps[list]], indices:
     return results
 
 
-def current_sources(translator: Any, items: list[_Item]) -> list[Source | Exception]:
+def current_sources(translator: Translating, items: list[Item]) -> list[Source | Exception]:
     """Each item's source, prepared again where a reload replaced the translator that
     prepared it (the exception where the new model refuses it)."""
     sources: list[Source | Exception] = []
@@ -100,7 +87,7 @@ def current_sources(translator: Any, items: list[_Item]) -> list[Source | Except
     return sources
 
 
-def batch_steps(translator: Any, items: list[_Item], options: TranslateOptions,
+def batch_steps(translator: Translating, items: list[Item], options: TranslateOptions,
                 budget: BatchBudget, max_seconds: float, on_split: Callable[[], None]
                 ) -> Steps[list[Any]]:
     """In the torch thread, a step at a time: translate the items; one result or exception per
@@ -123,35 +110,55 @@ def batch_steps(translator: Any, items: list[_Item], options: TranslateOptions,
     return results
 
 
+class Translating(Protocol):
+    """What a batcher needs of a model: the Translator's preparation and its step interface."""
+
+    def prepare(self, texts: Sequence[str]) -> list[Source]: ...
+
+    def translation_steps(self, sources: Sequence[Source], options: TranslateOptions | None = None,
+                          budget: BatchBudget | None = None, interrupt: Interrupt = ...
+                          ) -> Steps[list[Translation]]: ...
+
+    def translate(self, texts: Sequence[str], options: TranslateOptions | None = None
+                  ) -> list[Translation]: ...
+
+
 class Batcher:
-    def __init__(self, name: str, translator: Any, worker: TorchWorker, *, max_tokens: int,
-                 max_sentences: int, max_wait_s: float, capacity: int,
+    def __init__(self, name: str, translator: Translating, worker: TorchWorker, *,
+                 max_tokens: int, max_sentences: int, max_wait_s: float, capacity: int,
                  metrics: Metrics | None = None, max_delay_s: float | None = None,
-                 max_batch_seconds: float = 60.0):
+                 max_batch_seconds: float = 60.0, caller_share: float = 1.0,
+                 max_groups: int = 64, retry_after_s: int = 1):
         """worker: the torch thread the batches run in (shared by all models)."""
         self.name = name
         self.translator = translator          # swapped by a reload; read once per batch
         self.budget = BatchBudget(max_tokens, max_sentences)
         self.max_wait_s = max_wait_s
         self.max_delay_s = max_wait_s if max_delay_s is None else max(max_wait_s, max_delay_s)
-        self.capacity = capacity
         self.metrics = metrics or Metrics()
-        self._groups: dict[TranslateOptions, deque[_Item]] = {}
-        self._depth = 0
+        self.queue = FairQueue(capacity, caller_share, max_groups, self._report_depth)
+        self.retry_after_s = retry_after_s
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task | None = None
         self._free_since = float("-inf")   # loop time the last batch finished
         self._wave = math.inf   # sentences the last batch had plus those queued meanwhile
         self._last_arrival = float("-inf")  # loop time the last sentence was queued
-        self._running: list[_Item] = []
+        self._running: list[Item] = []
         self.worker = worker
         self.max_batch_seconds = max_batch_seconds
 
     @property
+    def capacity(self) -> int:
+        return self.queue.capacity
+
+    @property
     def depth(self) -> int:
         """Sentences waiting (not yet in a batch)."""
-        return self._depth
+        return self.queue.depth
+
+    def _report_depth(self, depth: int) -> None:
+        self.metrics.queue_depth.labels(self.name).set(depth)
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -169,46 +176,50 @@ class Batcher:
 
     def cancel_all(self) -> None:
         """Cancel every queued sentence and every sentence of the running batch."""
-        for items in list(self._groups.values()):
-            for item in list(items):
-                item.future.cancel()
+        for item in list(self.queue.all_items()):
+            item.future.cancel()
         for item in self._running:
             item.future.cancel()
 
-    def submit(self, sources: Sequence[Source], options: TranslateOptions
-               ) -> list[asyncio.Future]:
-        """Queue sentences that the current translator prepared (non-blank); one future per
-        sentence."""
+    def submit(self, sources: Sequence[Source], options: TranslateOptions,
+               caller: str = "") -> list[asyncio.Future]:
+        """Queue sentences that the current translator prepared (non-blank) for ``caller``
+        (its API key or address); one future per sentence."""
         if self._closing:
             raise NotReady(f"model {self.name} is shutting down")
         if len(sources) > self.capacity:
             raise TooLarge(f"the request has {len(sources)} sentences; at most {self.capacity} "
-                           "fit in the queue")
-        if self._depth + len(sources) > self.capacity:
-            raise QueueFull(f"the queue of {self.name} is full ({self._depth} sentences waiting); "
-                            "retry later")
+                           "fit in the queue (queue_capacity)")
+        self._check_room(caller, len(sources), batch_key(options))
         loop = asyncio.get_running_loop()
         now = loop.time()
-        group = self._groups.setdefault(options, deque())
-        futures = []
-        for source in sources:
-            item = _Item(source, self.translator, loop.create_future(), now)
+        items = [Item(source, self.translator, loop.create_future(), now, options, caller)
+                 for source in sources]
+        for item in items:
             item.future.add_done_callback(partial(self._forget, item))
-            group.append(item)
-            futures.append(item.future)
-        self._set_depth(self._depth + len(sources))
+        self.queue.add(items)
         self._last_arrival = now
         self._wake.set()
-        return futures
+        return [item.future for item in items]
 
-    def _forget(self, item: _Item, _future: asyncio.Future) -> None:
+    def _check_room(self, caller: str, count: int, key: TranslateOptions) -> None:
+        why = self.queue.refusal(caller, count, key)
+        if why == "queue":
+            raise QueueFull(f"the queue of {self.name} is full ({self.depth} sentences "
+                            "waiting); retry later")
+        if why == "caller":
+            raise CallerQueueFull(
+                f"you have {self.queue.per_caller.get(caller, 0)} sentences waiting for "
+                f"{self.name}; a caller may hold at most {self.queue.caller_limit} "
+                "(caller_queue_share of queue_capacity); retry when they are done",
+                headers={"Retry-After": str(self.retry_after_s)})
+        if why == "groups":
+            raise QueueFull(f"{self.queue.max_groups} different sets of decoding options are "
+                            f"waiting for {self.name} (max_option_groups); retry later")
+
+    def _forget(self, item: Item, _future: asyncio.Future) -> None:
         if item.queued:  # cancelled while waiting: its work is dropped
-            item.queued = False
-            self._set_depth(self._depth - 1)
-
-    def _set_depth(self, depth: int) -> None:
-        self._depth = depth
-        self.metrics.queue_depth.labels(self.name).set(depth)
+            self.queue.leave(item)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -218,62 +229,46 @@ class Batcher:
             if picked is not None:
                 await self._execute(*picked)
                 self._free_since = loop.time()
-                self._wave = len(picked[1]) + self._depth
+                self._wave = len(picked[1]) + self.depth
                 continue
-            if self._closing and not self._groups:
+            if self._closing and not self.queue.live_groups():
                 return
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
 
-    def _plan(self, items: deque[_Item]) -> tuple[int, bool]:
-        """How many live items from the front form the next batch, and whether it is full."""
-        count = longest = 0
-        for item in items:
-            if not item.queued:
-                continue
-            grown = max(longest, item.n_tokens)
-            if count and not self.budget.fits(count + 1, grown):
-                return count, True
-            count, longest = count + 1, grown
-        return count, count == self.budget.sentences
+    def _due(self, oldest: float) -> float:
+        """When a group whose oldest sentence arrived at ``oldest`` must start."""
+        start = max(oldest, self._free_since)
+        return min(max(start, self._last_arrival) + self.max_wait_s, start + self.max_delay_s)
 
     def _next_batch(self, now: float
-                    ) -> tuple[tuple[TranslateOptions, list[_Item]] | None, float | None]:
-        """A batch to run now, else (None, seconds until one is due or None to wait for work)."""
-        oldest: tuple[float, TranslateOptions, int] | None = None
-        for options, items in list(self._groups.items()):
-            while items and not items[0].queued:
-                items.popleft()
-            if not items:
-                del self._groups[options]
-                continue
-            count, full = self._plan(items)
-            if full or self._closing or count >= self._wave:
-                return (options, self._take(options, count)), None
-            if oldest is None or items[0].enqueued < oldest[0]:
-                oldest = (items[0].enqueued, options, count)
-        if oldest is None:
+                    ) -> tuple[tuple[TranslateOptions, list[Item]] | None, float | None]:
+        """A batch to run now, else (None, seconds until one is due, or None to wait for
+        work). A group is due when its batch is full, the last wave is back, the batcher is
+        closing, or it waited long enough. When some group is due, any group whose oldest
+        sentence has waited ``max_delay_s`` competes too (however busy the model has been),
+        and the group whose oldest sentence waited longest runs."""
+        due_now: list[tuple[float, Group, list[Item]]] = []
+        overdue: list[tuple[float, Group, list[Item]]] = []
+        next_due = math.inf
+        for group in self.queue.live_groups():
+            oldest = group.oldest()
+            items, full = plan(group, self.budget)
+            due = self._due(oldest)
+            if full or self._closing or len(items) >= self._wave or now >= due:
+                due_now.append((oldest, group, items))
+            elif now >= oldest + self.max_delay_s:
+                overdue.append((oldest, group, items))
+            next_due = min(next_due, due)
+        if due_now:
+            _, group, items = min(due_now + overdue, key=lambda entry: entry[0])
+            wanted = [item.options for item in items]
+            return (superset(group.key, wanted), self.queue.take(items)), None
+        if next_due == math.inf:
             return None, None
-        start = max(oldest[0], self._free_since)
-        due = min(max(start, self._last_arrival) + self.max_wait_s, start + self.max_delay_s)
-        if now >= due:
-            return (oldest[1], self._take(oldest[1], oldest[2])), None
-        return None, due - now
+        return None, next_due - now
 
-    def _take(self, options: TranslateOptions, count: int) -> list[_Item]:
-        items = self._groups[options]
-        batch: list[_Item] = []
-        while items and len(batch) < count:
-            item = items.popleft()
-            if item.queued:
-                item.queued = False
-                batch.append(item)
-        if not items:
-            del self._groups[options]
-        self._set_depth(self._depth - len(batch))
-        return batch
-
-    async def _execute(self, options: TranslateOptions, items: list[_Item]) -> None:
+    async def _execute(self, options: TranslateOptions, items: list[Item]) -> None:
         items.sort(key=lambda item: item.n_tokens)
         padded = len(items) * max(item.n_tokens for item in items)
         m = self.metrics
@@ -304,4 +299,4 @@ class Batcher:
             m.translated_tokens.labels(self.name, "source").inc(item.n_tokens)
             m.translated_tokens.labels(self.name, "target").inc(len(result.tokens))
             if not item.future.done():
-                item.future.set_result(result)
+                item.future.set_result(trim(result, item.options))
