@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from service.app import create_app
 from service.settings import Settings
@@ -79,10 +80,19 @@ def test_every_environment_variable_is_a_setting(services):
 
 
 def test_environment_values_are_valid_settings(services, monkeypatch):
+    """Each variable's value (its compose default) is read into its setting without error."""
     for name in TRANSLATORS:
-        for key, value in environment(services[name]).items():
+        env = environment(services[name])
+        for key, value in env.items():
             monkeypatch.setenv(key, re.sub(r"\$\{[^}:]+:-([^}]*)\}", r"\1", value))
-        Settings()   # raises on a bad value
+        settings = Settings()
+        assert {key[4:].lower() for key in env} <= settings.model_fields_set, name
+
+
+def test_a_bad_environment_value_is_refused(monkeypatch):
+    monkeypatch.setenv("S2S_PORT", "not-a-port")
+    with pytest.raises(ValidationError, match="port"):
+        Settings()
 
 
 def test_healthcheck_calls_the_readiness_route(services, routes):

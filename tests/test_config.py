@@ -114,7 +114,9 @@ def test_a_validation_length_limit_without_room_for_eos_is_refused():
 
 
 def test_the_smallest_valid_validation_limits_make_valid_search_options():
-    from s2s.inference.search import SearchOptions
+    from s2s.inference.search import SearchOptions, max_output_tokens
 
     train = config_from_dict({"train": {"valid_max_len_a": 0, "valid_max_len_b": 1}}).train
-    SearchOptions(beam_size=1, max_len_a=train.valid_max_len_a, max_len_b=train.valid_max_len_b)
+    options = SearchOptions(beam_size=1, max_len_a=train.valid_max_len_a,
+                            max_len_b=train.valid_max_len_b)
+    assert max_output_tokens(50, options) == 1          # EOS alone: the smallest output

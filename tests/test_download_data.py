@@ -192,8 +192,13 @@ def test_from_sha256_mismatch_only_warns(small, tmp_path, monkeypatch, capsys):
     assert "warning:" in capsys.readouterr().err and (out / "val.en").is_file()
 
 
+SHARED_BESIDE_CHECKOUT = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
 def shared_multi30k() -> Path | None:
-    root = os.environ.get("S2S_SHARED_DATA")
+    """S2S_SHARED_DATA, else the shared data folder beside the checkout (CI has one)."""
+    root = os.environ.get("S2S_SHARED_DATA") or (
+        str(SHARED_BESIDE_CHECKOUT) if SHARED_BESIDE_CHECKOUT.is_dir() else "")
     if not root:
         return None
     for folder in (Path(root) / "multi30k", Path(root)):

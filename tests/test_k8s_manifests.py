@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from service.app import create_app
 from service.settings import Settings
@@ -79,9 +80,19 @@ def test_every_environment_variable_is_a_setting(container):
 
 
 def test_environment_values_are_valid_settings(container, monkeypatch):
+    """Each literal value of the manifest is read into its setting without error."""
+    env = literal_env(container)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert {name[4:].lower() for name in env} <= Settings().model_fields_set
+
+
+def test_a_bad_manifest_value_would_be_refused(container, monkeypatch):
     for name, value in literal_env(container).items():
         monkeypatch.setenv(name, value)
-    Settings()   # raises on a bad value
+    monkeypatch.setenv("S2S_REQUEST_TIMEOUT_S", "-1")
+    with pytest.raises(ValidationError, match="request_timeout_s"):
+        Settings()
 
 
 def test_keys_come_from_an_optional_secret(container):

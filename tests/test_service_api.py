@@ -4,6 +4,7 @@ splitting, readiness, metrics. Fake translators where timing or content must be 
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 
@@ -201,15 +202,18 @@ def test_bad_libretranslate_requests(tmp_path, body, expected):
     assert good.status_code == 200
 
 
-@pytest.mark.parametrize("body, expected", [
-    ({"texts": "not a list", "source": "de", "target": "en"}, 422),
-    ({"texts": ["a"], "source": "de", "target": "en", "beam_size": 0}, 422),
-    ({"texts": ["a"], "source": "de", "target": "en", "beam_size": 2, "n_best": 3}, 422),
-    ({"texts": ["a"], "source": "de", "target": "en", "beam_size": 99}, 422),
-    ({"texts": ["a"], "source": "de", "target": "en", "unknown_option": 1}, 422),
-    ({"texts": ["a"], "source": "xx", "target": "en"}, 400),
+@pytest.mark.parametrize("body, expected, named", [
+    ({"texts": "not a list", "source": "de", "target": "en"}, 422, "texts"),
+    ({"texts": ["a"], "source": "de", "target": "en", "beam_size": 0}, 422, "beam.size"),
+    ({"texts": ["a"], "source": "de", "target": "en", "beam_size": 2, "n_best": 3}, 422,
+     "n.best"),
+    ({"texts": ["a"], "source": "de", "target": "en", "beam_size": 99}, 422, "beam.size"),
+    ({"texts": ["a"], "source": "de", "target": "en", "unknown_option": 1}, 422,
+     "unknown_option"),
+    ({"texts": ["a"], "source": "xx", "target": "en"}, 400, "'xx'"),
 ])
-def test_bad_native_requests(tmp_path, body, expected):
+def test_bad_native_requests(tmp_path, body, expected, named):
+    """Each refusal has its status and a message naming what was wrong."""
     settings, factory, _ = fake_setup(tmp_path)
 
     async def main():
@@ -217,7 +221,8 @@ def test_bad_native_requests(tmp_path, body, expected):
             return await client.post("/v1/translate", json=body)
 
     response = asyncio.run(main())
-    assert response.status_code == expected and response.json()["error"]
+    assert response.status_code == expected
+    assert re.search(named, response.json()["error"]), response.json()
 
 
 def test_unknown_pair_names_the_available_pairs(tmp_path):
@@ -233,9 +238,9 @@ def test_unknown_pair_names_the_available_pairs(tmp_path):
 
 
 @pytest.mark.parametrize("q, reason", [
-    (["a"] * 5, "texts in one request"),
-    ("x" * 101, "characters; the limit is 100 per text"),
-    (["x" * 100, "y" * 100, "z" * 100], "characters in all"),
+    (["a"] * 5, "texts in one request; the limit is max_items=4"),
+    ("x" * 101, "characters; the limit is max_item_chars=100 per text"),
+    (["x" * 100, "y" * 100, "z" * 100], "characters in all; the limit is max_total_chars=250"),
 ])
 def test_too_large_requests(tmp_path, q, reason):
     settings, factory, _ = fake_setup(tmp_path, max_items=4, max_item_chars=100,

@@ -51,23 +51,31 @@ def test_non_finite_numbers_are_refused(tmp_path, literal):
     assert response.status_code == 400 and response.json()["kind"] == "invalid_json"
 
 
-def test_a_request_above_the_work_budget_is_refused_before_it_starts(tmp_path):
+def test_work_above_the_budget_runs_in_waves_within_it(tmp_path):
     settings, factory, fake = fake_setup(tmp_path, max_request_cost=1000)
     texts = [" ".join(["wort"] * 30)] * 10          # 10 x beam 2 x (45 + 10) = 1100
-    responses = post_all(settings, factory, [
-        ("/v1/translate", {"json": {**NATIVE, "texts": texts}}),
-        ("/v1/translate", {"json": {**NATIVE, "texts": texts[:5]}})])
-    assert responses[0].status_code == 413 and "limit is 1000" in responses[0].json()["error"]
-    assert responses[1].status_code == 200
-    assert all(len(batch) <= 5 for batch in fake.batches)
+    (response,) = post_all(settings, factory, [
+        ("/v1/translate", {"json": {**NATIVE, "texts": texts}})])
+    assert response.status_code == 200
+    assert all(len(batch) <= 9 for batch in fake.batches)   # 9 x 110 = 990 <= 1000
 
 
-def test_a_request_with_too_many_sentences_is_refused(tmp_path):
+def test_a_sentence_above_the_work_budget_on_its_own_is_refused_before_it_starts(tmp_path):
+    settings, factory, fake = fake_setup(tmp_path, max_request_cost=100)
+    (response,) = post_all(settings, factory, [
+        ("/v1/translate", {"json": {**NATIVE, "texts": [" ".join(["wort"] * 30)]}})])
+    assert response.status_code == 413
+    assert "max_request_cost=100" in response.json()["error"]
+    assert fake.translated() == ["Hello world."]
+
+
+def test_sentences_beyond_max_request_sentences_run_in_waves(tmp_path):
     settings, factory, fake = fake_setup(tmp_path, max_request_sentences=10)
     (response,) = post_all(settings, factory, [
         ("/translate", {"json": libre("a. " * 11)})])
-    assert response.status_code == 413 and "11 sentences" in response.json()["error"]
-    assert fake.translated() == ["Hello world."]
+    assert response.status_code == 200
+    assert response.json()["translatedText"] == " ".join(["fake(a.)"] * 11)
+    assert all(len(batch) <= 10 for batch in fake.batches)
 
 
 def test_every_sentence_output_is_capped_at_max_output_tokens(tmp_path):
@@ -126,10 +134,14 @@ def test_metrics_can_require_a_key(tmp_path):
     async def main():
         async with serve(settings, factory) as client:
             return (await client.get("/metrics"),
+                    await client.get("/metrics", headers={"X-API-Key": "wrong"}),
                     await client.get("/metrics", headers={"X-API-Key": "m"}))
 
-    missing, right = asyncio.run(main())
-    assert missing.status_code == 401 and right.status_code == 200
+    missing, wrong, right = asyncio.run(main())
+    assert (missing.status_code, missing.json()["kind"]) == (401, "missing_api_key")
+    assert (wrong.status_code, wrong.json()["kind"]) == (403, "invalid_api_key")
+    assert "s2s_" not in missing.text and "s2s_" not in wrong.text     # nothing leaks
+    assert right.status_code == 200 and "s2s_queue_depth" in right.text
 
 
 def test_the_access_log_never_shows_query_values():
