@@ -1,13 +1,22 @@
 #!/usr/bin/env python3
-"""Fetch the Multi30k task-1 corpus (en/de/fr; train, val, test2016) into a folder.
+"""Fetch the Multi30k task-1 corpus (en/de/fr; train, val, test2016) into a folder, or build
+corpora from Debian's localization packages (--corpus).
 
-Source: GitHub multi30k/dataset at a pinned commit, files data/task1/raw/<split>.<lang>.gz,
+Multi30k: GitHub multi30k/dataset at a pinned commit, files data/task1/raw/<split>.<lang>.gz,
 or a local copy given with --from DIR (plain files, or <name>.gz). Every file is checked
 (UTF-8, expected line count, no empty lines, languages of a split line-aligned, known sha256)
 before it is moved into place atomically. Standard library only.
 
     s2s-download-data                    # download into data/multi30k
     s2s-download-data --from /path/to/copy --out data/multi30k
+
+Localization corpora (s2s.training.l10n_corpus): Debian packages fetched with `apt-get download`
+(nothing installed), aligned, cleaned and split by module into
+<out>/<corpus>/<lang>-en/{train,val,test}.{en,<lang>} with provenance.json; --out defaults to
+${S2S_CORPORA_DIR:-data/corpora}.
+
+    s2s-download-data --corpus libreoffice-help --langs de,fr,es
+    s2s-download-data --corpus all --langs de,fr,es --out /work/corpora --debs /work/debs
 """
 
 from __future__ import annotations
@@ -212,9 +221,26 @@ def summary_line(s: Staged) -> str:
     return f"{s.name:<12} {s.info.lines:>6} lines {s.info.size:>9} bytes  {s.info.sha256}  {status}"
 
 
+L10N_CORPORA = ("libreoffice-help", "libreoffice-ui", "gettext-apps", "gimp-help")
+L10N_LANGS = ("de", "fr", "es")
+CORPORA_ENV = "S2S_CORPORA_DIR"
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help="output folder")
+    parser.add_argument(
+        "--corpus",
+        default="multi30k",
+        help="multi30k (default), or localization corpora built from Debian packages, "
+        f"comma-separated: {', '.join(L10N_CORPORA)}, or all of them: all",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"output folder (default {DEFAULT_OUT}; for --corpus other than multi30k "
+        f"${{{CORPORA_ENV}:-data/corpora}})",
+    )
     parser.add_argument(
         "--from",
         dest="src",
@@ -222,13 +248,47 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="DIR",
         help="copy <split>.<lang> (or .gz) from a local folder instead of downloading",
     )
-    parser.add_argument("--langs", nargs="+", choices=LANGS, default=list(LANGS))
+    parser.add_argument(
+        "--langs",
+        nargs="+",
+        default=None,
+        help=f"multi30k: some of {' '.join(LANGS)}; other corpora: languages paired with "
+        f"English, comma- or space-separated (default {','.join(L10N_LANGS)})",
+    )
     parser.add_argument(
         "--splits", nargs="+", choices=list(UPSTREAM_SPLITS), default=list(UPSTREAM_SPLITS)
     )
     parser.add_argument("--force", action="store_true", help="re-fetch files already present")
     parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds per download")
-    return parser.parse_args(argv)
+    l10n = parser.add_argument_group("localization corpora")
+    l10n.add_argument("--debs", type=Path, default=None, metavar="DIR",
+                      help="keep the .deb files here and reuse them (default: a temp folder)")
+    l10n.add_argument("--work", type=Path, default=None, metavar="DIR",
+                      help="folder for extracted files (default: a temp folder, removed)")
+    l10n.add_argument("--seed", type=int, default=1, help="seed of the held-out modules")
+    args = parser.parse_args(argv)
+    langs = [x for item in (args.langs or []) for x in item.split(",") if x]
+    if args.corpus == "multi30k":
+        bad = [x for x in langs if x not in LANGS]
+        if bad:
+            parser.error(f"argument --langs: invalid choice: {bad[0]!r} (choose from "
+                         f"{', '.join(map(repr, LANGS))})")
+        args.langs = langs or list(LANGS)
+        args.out = args.out or Path(DEFAULT_OUT)
+        return args
+    corpora = [x for x in args.corpus.split(",") if x]
+    if corpora == ["all"]:
+        corpora = list(L10N_CORPORA)
+    unknown = [x for x in corpora if x not in L10N_CORPORA]
+    if unknown or not corpora:
+        parser.error(f"argument --corpus: unknown {unknown[0] if unknown else ''!r} (choose "
+                     f"multi30k, all, or from {', '.join(L10N_CORPORA)})")
+    if args.src is not None:
+        parser.error("--from is for multi30k only")
+    args.corpora = corpora
+    args.langs = list(dict.fromkeys(langs or L10N_LANGS))
+    args.out = args.out or Path(os.environ.get(CORPORA_ENV) or "data/corpora")
+    return args
 
 
 def run(args: argparse.Namespace) -> list[Staged]:
@@ -244,8 +304,48 @@ def run(args: argparse.Namespace) -> list[Staged]:
     return done
 
 
+def run_l10n(args: argparse.Namespace) -> int:
+    """Build the localization corpora; one summary line per corpus folder."""
+    import time
+
+    from s2s.training import l10n_corpus
+
+    command = "s2s-download-data " + " ".join(
+        ["--corpus", ",".join(args.corpora), "--langs", ",".join(args.langs),
+         "--out", str(args.out), "--seed", str(args.seed)])
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {message}", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="s2s-l10n-", dir=args.work) as work:
+        work = Path(work)
+        try:
+            for corpus in args.corpora:
+                results = l10n_corpus.build(corpus, args.langs, args.out, work / corpus,
+                                            deb_dir=args.debs or work / "debs", seed=args.seed,
+                                            command=command, log=log)
+                for r in results:
+                    c = r.counts
+                    log(f"{r.folder}: extracted {c['extracted']}, clean {c['length_ratio']}, "
+                        f"unique {c['unique']}; train {c['train']} val {c['val']} "
+                        f"test {c['test']}")
+                shutil.rmtree(work / corpus, ignore_errors=True)
+        except l10n_corpus.L10nError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("error: interrupted", file=sys.stderr)
+            return 130
+    print(f"ok: {len(args.corpora)} corpora x {len(args.langs)} languages in {args.out} "
+          f"({time.perf_counter() - started:.1f}s)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.corpus != "multi30k":
+        return run_l10n(args)
     source = args.src if args.src is not None else f"{BASE_URL} (commit {COMMIT[:12]})"
     print(f"multi30k: {source} -> {args.out}", flush=True)
     try:
