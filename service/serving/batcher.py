@@ -87,9 +87,9 @@ def current_sources(translator: Translating, items: list[Item]) -> list[Source |
     return sources
 
 
-def batch_steps(translator: Translating, items: list[Item], options: TranslateOptions,
-                budget: BatchBudget, max_seconds: float, on_split: Callable[[], None]
-                ) -> Steps[list[Any]]:
+def translate_batch_steps(translator: Translating, items: list[Item],
+                          options: TranslateOptions, budget: BatchBudget, max_seconds: float,
+                          on_split: Callable[[], None]) -> Steps[list[Any]]:
     """In the torch thread, a step at a time: translate the items; one result or exception per
     item. Items whose futures are done (cancelled: deadline, client gone) leave the batch at
     the next step; past ``max_seconds`` the batch stops with DecodingInterrupted."""
@@ -278,7 +278,7 @@ class Batcher:
         started = time.perf_counter()
         self._running = items
         try:
-            results = await self.worker.run_steps(batch_steps(
+            results = await self.worker.run_steps(translate_batch_steps(
                 self.translator, items, options, self.budget, self.max_batch_seconds, on_split))
         except DecodingInterrupted as error:
             log.warning("batch of %d sentences on %s stopped after %.1f s", len(items),
