@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
+from typing import TypeGuard
 
 import torch
 from torch import nn
@@ -29,19 +30,20 @@ def is_quantized_linear(layer: nn.Module) -> bool:
     return hasattr(layer, "_packed_params")
 
 
-def is_float_linear(layer: nn.Module) -> bool:
+def is_float_linear(layer: nn.Module) -> TypeGuard[nn.Linear]:
     """A plain float nn.Linear, whose weight may be sliced (not a quantized replacement)."""
     return type(layer) is nn.Linear
 
 
-def is_float_lstm(layer: nn.Module) -> bool:
+def is_float_lstm(layer: nn.Module) -> TypeGuard[nn.LSTM]:
     """A plain float nn.LSTM with the usual weight_ih_l0 / weight_hh_l0 parameters."""
     return type(layer) is nn.LSTM
 
 
 def quantized_linear_handle(layer: nn.Module) -> object:
-    """An object whose identity changes whenever the quantized layer's weights are replaced."""
-    return layer._packed_params._packed_params
+    """An object whose identity changes whenever the quantized layer's weights are replaced:
+    the prepacked weights held by the layer's ``_packed_params`` submodule."""
+    return layer.get_submodule("_packed_params")._packed_params
 
 
 def unpack_quantized_linear(layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:

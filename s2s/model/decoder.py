@@ -61,7 +61,8 @@ class DecoderState:
         def pick(t: torch.Tensor | None, dim: int) -> torch.Tensor | None:
             return None if t is None else t.index_select(dim, index)
 
-        return DecoderState(pick(self.hidden, 1), pick(self.cell, 1), pick(self.feed, 0))
+        return DecoderState(self.hidden.index_select(1, index), pick(self.cell, 1),
+                            pick(self.feed, 0))
 
 
 class Decoder(nn.Module):
@@ -116,6 +117,7 @@ class Decoder(nn.Module):
     ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
         """forward() for one step (tgt_in: (rows, 1)) with the input gates looked up."""
         table = self._gate_table.get(self.embed, self.rnn)
+        assert state.cell is not None, "an LSTM's state (supports_gate_table) has a cell"
         hidden, cell = lstm_step(table.index_select(0, tgt_in[:, 0]), state.hidden[0],
                                  state.cell[0], self.rnn.weight_hh_l0)
         attentional, weights = self._attend(hidden.unsqueeze(1), encoded)

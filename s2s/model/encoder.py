@@ -48,12 +48,11 @@ class Encoder(nn.Module):
         packed_out, final = self.rnn(packed)
         memory, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=src.size(1))
         hidden, cell = final if isinstance(final, tuple) else (final, None)
-        return self.out_dropout(memory), self._last_layer(hidden), self._last_layer(cell)
+        last_cell = None if cell is None else self._last_layer(cell)
+        return self.out_dropout(memory), self._last_layer(hidden), last_cell
 
-    def _last_layer(self, state: torch.Tensor | None) -> torch.Tensor | None:
+    def _last_layer(self, state: torch.Tensor) -> torch.Tensor:
         """(layers * directions, batch, h) -> (batch, directions * h) for the top layer."""
-        if state is None:
-            return None
         directions = 2 if self.config.bidirectional else 1
         top = state[-directions:]
         return torch.cat(list(top), dim=-1)

@@ -31,14 +31,21 @@ class GateTable:
 
     def get(self, embed: nn.Embedding, rnn: nn.LSTM) -> torch.Tensor:
         """(tgt_vocab, 4 * hidden) input-gate pre-activations per target token."""
-        params = (embed.weight, rnn.weight_ih_l0, rnn.bias_ih_l0, rnn.bias_hh_l0)
-        key = torch_compat.weights_key(params)
+        weight_ih, bias_ih, bias_hh = _input_parameters(rnn)
+        key = torch_compat.weights_key((embed.weight, weight_ih, bias_ih, bias_hh))
         if key != self._key or self._table is None:
             with torch.no_grad():
-                table = torch.addmm(rnn.bias_ih_l0, embed.weight, rnn.weight_ih_l0.t())
-                self._table = table.add_(rnn.bias_hh_l0)
+                table = torch.addmm(bias_ih, embed.weight, weight_ih.t())
+                self._table = table.add_(bias_hh)
             self._key = key
         return self._table
+
+
+def _input_parameters(rnn: nn.LSTM) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The first layer's weight_ih (4H, E), bias_ih (4H,) and bias_hh (4H,): parameters the
+    LSTM registers by name, which only ``get_parameter`` types as tensors."""
+    return (rnn.get_parameter("weight_ih_l0"), rnn.get_parameter("bias_ih_l0"),
+            rnn.get_parameter("bias_hh_l0"))
 
 
 def supports_gate_table(rnn: nn.Module, input_feeding: bool) -> bool:

@@ -11,6 +11,7 @@ steps to unpack.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import torch
@@ -34,6 +35,7 @@ class SharedRows:
         """hidden: (rows, dec_hidden) -> logits (rows, C)."""
         if self.packed is not None:
             return torch_compat.int8_linear(hidden, self.packed)
+        assert self.weight is not None, "rows that are not prepacked carry their weight"
         return F.linear(hidden, self.weight, self.bias)
 
 
@@ -47,14 +49,14 @@ def plan_chunks(widths: list[int], overhead: int = CHUNK_OVERHEAD) -> list[tuple
     Sentences come sorted by source length, so their own lists grow roughly in order and a
     few chunks remove most of the padding to the batch's widest list."""
     n = len(widths)
-    best = [0] + [None] * n            # best[i]: cost of sentences 0..i-1
+    best: list[float] = [0] + [math.inf] * n   # best[i]: cost of sentences 0..i-1
     cut = [0] * (n + 1)
     for end in range(1, n + 1):
         widest = 0
         for start in range(end - 1, -1, -1):
             widest = max(widest, widths[start])
             cost = best[start] + (end - start) * widest + overhead
-            if best[end] is None or cost < best[end]:
+            if cost < best[end]:
                 best[end], cut[end] = cost, start
     chunks, end = [], n
     while end > 0:
@@ -110,8 +112,8 @@ class OwnOutput:
         active = index if self.active is None else self.active.index_select(0, index)
         if active.numel() > 0.75 * self.ids.size(0):
             return replace(self, active=active)
-        return OwnOutput(*(t.index_select(0, active) for t in (self.table, self.ids, self.valid)),
-                         self.layer_weight, self.layer_bias, self.dtype)
+        table, ids, valid = (t.index_select(0, active) for t in (self.table, self.ids, self.valid))
+        return OwnOutput(table, ids, valid, self.layer_weight, self.layer_bias, self.dtype)
 
     def stored(self, sentences: torch.Tensor | int) -> torch.Tensor | int:
         """Stored rows of active sentence numbers (any shape)."""
@@ -125,6 +127,7 @@ class OwnOutput:
             scattered[self.active] = hidden
             hidden = scattered
         scores = hidden.new_full((*hidden.shape[:2], self.ids.size(1)), float("-inf"))
+        assert self.chunks is not None and self.parts is not None, "set by __post_init__"
         for (start, end, width), (bias, weight) in zip(self.chunks, self.parts):
             scores[start:end, :, :width] = torch.baddbmm(bias, hidden[start:end],
                                                          weight.transpose(1, 2))

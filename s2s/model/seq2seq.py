@@ -34,7 +34,10 @@ class Bridge(nn.Module):
             out = torch.tanh(linear(state))
             return out.view(state.size(0), self.layers, -1).transpose(0, 1).contiguous()
 
-        cell = expand(self.cell, final_cell) if self.cell is not None else None
+        cell = None
+        if self.cell is not None:
+            assert final_cell is not None, "an LSTM encoder (config.cell) gives a final cell"
+            cell = expand(self.cell, final_cell)
         return DecoderState(expand(self.hidden, final_hidden), cell, None)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -18,7 +19,7 @@ class DataError(ValueError):
     """A corpus that cannot be used: missing file, misaligned sides, nothing left to train on."""
 
 
-def open_binary(path: str | Path) -> IO[bytes]:
+def open_binary(path: str | Path) -> io.BufferedIOBase:
     """A binary handle on a file (``.gz`` decompressed); DataError when missing."""
     path = Path(path)
     try:

@@ -251,6 +251,7 @@ def clean_units(units: Units, marks: Callable[[str], str] = lambda unit: "",
             total += 1
             pair, failed = clean_pair(en, xx, unit_marks, max_chars, max_ratio)
             if pair is None:
+                assert failed is not None, "clean_pair names the filter of every dropped pair"
                 dropped[failed] += 1
             else:
                 out.append(pair)
@@ -349,11 +350,11 @@ def split_units(units: Units, seed: int = 1, fraction: float = HELDOUT_FRACTION,
 class Package:
     name: str
     deb: Path
+    root: Path                            # where the package was extracted
     version: str = ""
     architecture: str = ""
     sha256: str = ""
     size: int = 0
-    root: Path | None = None
     copyright: str | None = None          # text of usr/share/doc/<name>/copyright
     copyright_from: str | None = None     # the package it was read from, when not this one
     license: dict = field(default_factory=dict)
@@ -439,6 +440,7 @@ def extract_deb(deb: Path, dest: Path, patterns: list[str]) -> dict[str, str]:
     links: dict[str, str] = {}
     proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None, "both are pipes"
     try:
         with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
             for member in tar:
@@ -454,7 +456,9 @@ def extract_deb(deb: Path, dest: Path, patterns: list[str]) -> dict[str, str]:
                 if not target.is_relative_to(dest.resolve()):
                     raise L10nError(f"{deb}: unsafe path {member.name}")
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(member) as src, target.open("wb") as out:
+                source = tar.extractfile(member)
+                assert source is not None, "extractfile opens every regular file"
+                with source as src, target.open("wb") as out:
                     shutil.copyfileobj(src, out)
     except tarfile.TarError as exc:
         raise L10nError(f"{deb}: cannot read its files ({exc})") from exc
@@ -503,8 +507,8 @@ def prepare_packages(spec: CorpusSpec, langs: list[str], deb_dir: Path, work: Pa
     for name in names:
         deb = debs[name]
         fields = deb_fields(deb)
-        pkg = Package(name, deb, fields.get("Version", ""), fields.get("Architecture", ""),
-                      sha256_file(deb), deb.stat().st_size, work / "pkg" / name)
+        pkg = Package(name, deb, work / "pkg" / name, fields.get("Version", ""),
+                      fields.get("Architecture", ""), sha256_file(deb), deb.stat().st_size)
         if log:
             log(f"extract {deb.name}")
         links = extract_deb(deb, pkg.root, spec.members(name, langs))

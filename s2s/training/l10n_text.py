@@ -210,6 +210,7 @@ class _HelpParser(HTMLParser):
 
     def _close(self, marker: str) -> None:
         if marker == "open":
+            assert self._open is not None, "an open marker is pushed with the paragraph's id"
             self.paragraphs.append((self._open, "".join(self._buffer)))
             self._open, self._buffer, self._skip = None, [], 0
         elif marker == "skip":

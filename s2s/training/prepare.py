@@ -22,6 +22,7 @@ import multiprocessing
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Any
 
@@ -117,13 +118,22 @@ def input_files(config: Config) -> list[Path]:
 
 def is_current(folder: Path, config: Config, tokenizer: Tokenizer | None) -> bool:
     """Whether the folder's manifest matches the config, the input files and the tokenizer."""
+    return current_manifest(folder, config, tokenizer) is not None
+
+
+def current_manifest(folder: Path, config: Config, tokenizer: Tokenizer | None
+                     ) -> dict[str, Any] | None:
+    """The folder's manifest if it matches the config, the input files and the tokenizer,
+    else None."""
     manifest = read_manifest(folder)
     if manifest is None or manifest.get("config_hash") != config_fingerprint(config):
-        return False
+        return None
     inputs = [file_identity(path) for path in input_files(config)]
     if manifest.get("inputs") != inputs:
-        return False
-    return tokenizer is None or manifest.get("tokenizer_sha256") == tokenizer.fingerprint()
+        return None
+    if tokenizer is None or manifest.get("tokenizer_sha256") == tokenizer.fingerprint():
+        return manifest
+    return None
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
@@ -139,8 +149,9 @@ def prepare(config: Config, folder: Path, tokenizer: Tokenizer | None = None,
     """Write the prepared data of ``config`` to ``folder`` (unless it is current) and return
     its manifest. ``tokenizer`` (a resumed run's, or a model file's for fine-tuning) is used
     instead of training SentencePiece."""
-    if is_current(folder, config, tokenizer):
-        return read_manifest(folder)
+    current = current_manifest(folder, config, tokenizer)
+    if current is not None:
+        return current
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "manifest.json").unlink(missing_ok=True)
     corpora, valid_files = resolve_corpora(config, folder)
@@ -325,7 +336,7 @@ class encoder_pool:  # noqa: N801 (used as a context manager factory)
     def __init__(self, workers: int, setup: tuple[bytes, bytes | None, Exclusions]):
         self.workers = workers
         self.setup = setup
-        self.pool = None
+        self.pool: Pool | None = None
         self.loaded_here = False
 
     def __enter__(self):
