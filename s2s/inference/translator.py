@@ -11,12 +11,19 @@ s2s.inference.sentences): nothing is silently truncated or dropped.
 Several model files with the same SentencePiece models decode as an ensemble
 (s2s.inference.ensemble: the mean of the members' log-probabilities at every step); the first
 file's tokenizer, shortlist and meta serve, and the source limit is the smallest member's.
+
+Glossaries (s2s.inference.glossary): ``prepare(texts, glossary)`` gives each source the target
+terms its text calls for (and the phrases to avoid) as lexical constraints, which beam search
+enforces (s2s.inference.constraints; beam size 1 runs it with one beam); sources without any
+decode exactly as without a glossary. ``Translation.constraints_met`` tells whether the output
+meets them (it can miss only when no hypothesis could before the maximum length).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -26,8 +33,10 @@ from s2s import torch_compat
 from s2s.constants import DECODE_BATCH_TOKENS, UNK_ID
 from s2s.devices import cpu_has_native_bf16, resolve_device
 from s2s.inference.batching import BatchBudget
+from s2s.inference.constraints import Constraints, continuing_pieces
 from s2s.inference.decode import decode_steps
 from s2s.inference.ensemble import step_model
+from s2s.inference.glossary import Glossary, GlossaryError, sentence_constraints
 from s2s.inference.interrupt import NO_INTERRUPT, Interrupt, Steps, run_to_end
 from s2s.inference.model_file import (
     LoadedModel,
@@ -38,8 +47,9 @@ from s2s.inference.model_file import (
 )
 from s2s.inference.search import Hypothesis, SearchOptions
 
-__all__ = ["Candidate", "InputTooLongError", "Source", "TranslateOptions", "Translation",
-           "Translator", "VocabularyMismatchError", "prepare_model"]
+__all__ = ["Candidate", "Constraints", "Glossary", "GlossaryError", "InputTooLongError", "Source",
+           "TranslateOptions", "Translation", "Translator", "VocabularyMismatchError",
+           "prepare_model"]
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "int8": None}
 
@@ -57,10 +67,12 @@ class InputTooLongError(ValueError):
 @dataclass(frozen=True)
 class Source:
     """A text ready to translate: its piece ids (empty for a blank text), within the model's
-    length limit."""
+    length limit, and the target phrases its translation must or must not contain (target
+    vocabulary ids; None: none)."""
 
     text: str
     ids: tuple[int, ...]
+    constraints: Constraints | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -85,6 +97,7 @@ class Translation:
     source_tokens: list[str] = field(default_factory=list)
     attention: list[list[float]] | None = None
     alternatives: list[Candidate] = field(default_factory=list)
+    constraints_met: bool | None = None   # None: the source had no constraints
 
 
 @dataclass(frozen=True)
@@ -145,12 +158,17 @@ class Translator:
         """An ensemble of the model files, in order (one file: as from_file)."""
         return cls(load_model_files(paths), device, dtype)
 
-    def prepare(self, texts: Sequence[str]) -> list[Source]:
-        """Encode texts once (stripped; a blank text gives no ids); raises InputTooLongError
-        naming the first text over the model's limit."""
+    def prepare(self, texts: Sequence[str], glossary: Glossary | None = None) -> list[Source]:
+        """Encode texts once (stripped; a blank text gives no ids), with the constraints the
+        glossary sets each (``sentence_constraints``); raises InputTooLongError naming the
+        first text over the model's limit, GlossaryError for a text the glossary cannot
+        serve."""
         stripped = [text.strip() for text in texts]
-        sources = [Source(text, tuple(ids))
-                   for text, ids in zip(stripped, self.tokenizer.src.encode(stripped))]
+        constraints: list[Constraints | None] = [None] * len(stripped)
+        if glossary:
+            constraints = sentence_constraints(glossary, stripped, self.tokenizer.tgt)
+        sources = [Source(text, tuple(ids), held) for text, ids, held
+                   in zip(stripped, self.tokenizer.src.encode(stripped), constraints)]
         for index, source in enumerate(sources):
             if len(source) > self.max_src_len:
                 raise InputTooLongError(index, len(source), self.max_src_len)
@@ -174,26 +192,40 @@ class Translator:
             search = replace(search, return_attention=True)
         shortlist = self.shortlist if options.use_shortlist else None
         budget = budget or BatchBudget(options.batch_tokens)
+        constraints = [s.constraints or None for s in sources]
+        held = constraints if any(constraints) else None
         nbests = yield from decode_steps(self.model, [s.ids for s in sources], search, budget,
-                                         self.device, shortlist, interrupt)
-        return [self._result(list(source.ids), nbest, options.replace_unk) if len(source)
+                                         self.device, shortlist, interrupt, held,
+                                         None if held is None else self.continuing_pieces)
+        return [self._result(source, nbest, options.replace_unk) if len(source)
                 else Translation("", 0.0, [])
                 for source, nbest in zip(sources, nbests)]
 
-    def translate(self, texts: Sequence[str], options: TranslateOptions | None = None
-                  ) -> list[Translation]:
-        """prepare() then translate_sources()."""
-        return self.translate_sources(self.prepare(texts), options)
+    @cached_property
+    def continuing_pieces(self) -> torch.Tensor:
+        """(V,) bool: target pieces that continue a word, kept from following a glossary term
+        (s2s.inference.constraints.continuing_pieces)."""
+        vocab = self.tokenizer.tgt
+        return continuing_pieces(vocab.id_to_piece(range(len(vocab))))
 
-    def _result(self, source: list[int], nbest: list[Hypothesis], replace_unk: bool
+    def translate(self, texts: Sequence[str], options: TranslateOptions | None = None,
+                  glossary: Glossary | None = None) -> list[Translation]:
+        """prepare() then translate_sources()."""
+        return self.translate_sources(self.prepare(texts, glossary), options)
+
+    def _result(self, source: Source, nbest: list[Hypothesis], replace_unk: bool
                 ) -> Translation:
-        source_pieces = self.tokenizer.src.id_to_piece(source)
+        source_pieces = self.tokenizer.src.id_to_piece(list(source.ids))
         candidates = [self._candidate(hyp, source_pieces, replace_unk) for hyp in nbest]
+        met = None
+        if source.constraints:
+            met = bool(nbest) and source.constraints.satisfied(nbest[0].tokens,
+                                                               self.continuing_pieces)
         if not candidates:
-            return Translation("", float("-inf"), [], source_pieces)
+            return Translation("", float("-inf"), [], source_pieces, constraints_met=met)
         best = candidates[0]
         return Translation(best.text, best.score, best.tokens, source_pieces, best.attention,
-                           candidates)
+                           candidates, met)
 
     def _candidate(self, hyp: Hypothesis, source_pieces: list[str], replace_unk: bool
                    ) -> Candidate:
