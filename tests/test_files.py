@@ -129,9 +129,10 @@ def test_html_document_is_one_html_text():
 
 def test_unsupported_extension_lists_supported_formats():
     for name in ("report.pdf", "noext", ".txt", "", "dir.txt/file"):
-        with pytest.raises(FileError, match=r"\.txt, \.html, \.htm, \.srt"):
+        with pytest.raises(FileError, match=r"\.txt, \.html, \.htm, \.srt, \.docx, \.pptx"):
             parse_upload(name, b"hello", 100)
-    assert SUPPORTED_FORMATS == (".txt", ".html", ".htm", ".srt")
+    assert SUPPORTED_FORMATS == (".txt", ".html", ".htm", ".srt", ".docx", ".pptx", ".odt",
+                                 ".odp", ".epub")
 
 
 def test_non_utf8_refused():

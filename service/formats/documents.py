@@ -17,8 +17,9 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 
-SUPPORTED_FORMATS = (".txt", ".html", ".htm", ".srt")
-_KINDS = {".txt": "txt", ".html": "html", ".htm": "html", ".srt": "srt"}
+SUPPORTED_FORMATS = (".txt", ".html", ".htm", ".srt", ".docx", ".pptx", ".odt", ".odp", ".epub")
+_KINDS = {".txt": "txt", ".html": "html", ".htm": "html", ".srt": "srt", ".docx": "docx",
+          ".pptx": "pptx", ".odt": "odt", ".odp": "odp", ".epub": "epub"}
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
@@ -77,8 +78,9 @@ class Document:
     bom: bool = False         # the upload had a byte order mark: the rebuilt file gets a UTF-8 BOM
     parts: list[str | _Slot] = field(default_factory=list, repr=False)
 
-    def rebuild(self, translations: Sequence[str]) -> bytes:
-        """The UTF-8 bytes of the translated file; ``translations`` pairs with ``texts``."""
+    def rebuild(self, translations: Sequence[str], target: str | None = None) -> bytes:
+        """The UTF-8 bytes of the translated file; ``translations`` pairs with ``texts``.
+        ``target`` (the language translated into) is for formats with a language tag."""
         if len(translations) != len(self.texts):
             raise ValueError(f"{len(translations)} translations for {len(self.texts)} texts")
         out = []
@@ -212,6 +214,9 @@ def _parse_srt(text: str) -> tuple[list[str], list[str | _Slot]]:
 def parse_upload(filename: str, data: bytes, max_chars: int) -> Document:
     """Parse an uploaded file; ``filename`` only chooses the format (it is never a path)."""
     kind = kind_of(filename)
+    if kind in ("docx", "pptx", "odt", "odp", "epub"):   # zip packages: service.formats.office
+        from service.formats.office import parse_office
+        return parse_office(kind, data, max_chars)
     text, bom = decode_upload(data, max_chars)
     if kind == "txt":
         texts, parts = _parse_txt(text)

@@ -31,7 +31,8 @@ from service.formats.documents import FileTooLarge, extension_of, kind_of
 
 _TOKEN_BYTES = 16
 _TOKEN_CHARS = 22              # len(secrets.token_urlsafe(16))
-_NAME = re.compile(rf"[A-Za-z0-9_-]{{{_TOKEN_CHARS}}}\.(?:txt|html|htm|srt)", re.ASCII)
+_NAME = re.compile(rf"[A-Za-z0-9_-]{{{_TOKEN_CHARS}}}\.(?:txt|html|htm|srt|docx|pptx|odt|odp|epub)",
+                   re.ASCII)
 _MAX_NAME_CHARS = 64
 _DOWNLOAD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,150}", re.ASCII)
 _MAX_STEM_CHARS = 80
