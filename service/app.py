@@ -8,27 +8,39 @@ environment variables, see service/settings.py; without those server-side guards
     S2S_MODELS_DIR=models uvicorn service.app:create_app --factory --host 0.0.0.0 --port 8000
 
 Models load in the background after start: /health answers at once, /ready once a model is
-loaded and warmed up. SIGHUP (or POST /admin/reload, with the admin key) reloads new or changed
-model files. On shutdown whatever is still queued is cancelled (s2s-serve has already given
-in-flight requests their grace period).
+loaded and warmed up. A models folder that does not exist stops the server at startup
+(StartupError). /docs serves Swagger UI's own files (the fastapi-offline package), so it works
+offline and under the Content-Security-Policy every response carries. SIGHUP (or POST
+/admin/reload, with the admin key) reloads new or changed model files. On shutdown whatever
+is still queued is cancelled (s2s-serve has already given in-flight requests their grace
+period).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import torch
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from service.errors import StartupError
 from service.http.frontend import STATIC
 from service.http.handlers import add_error_handlers
-from service.http.middleware import BodyLimitMiddleware, MetricsMiddleware
+from service.http.middleware import (
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    ProxyHeadersMiddleware,
+    SecurityHeadersMiddleware,
+)
 from service.http.routes import ROUTERS
 from service.http.server import redact_access_log
 from service.serving.metrics import Metrics
@@ -43,6 +55,16 @@ from service.stores.suggestions import SuggestionStore
 log = logging.getLogger("service")
 
 
+def check_models_dir(settings: Settings) -> None:
+    """StartupError unless the models folder exists (a typo there would otherwise serve
+    nothing, forever not ready)."""
+    folder = Path(settings.models_dir)
+    if not folder.is_dir():
+        where = "is not a folder" if folder.exists() else "does not exist"
+        raise StartupError(f"the models folder {folder} {where} (models_dir / S2S_MODELS_DIR "
+                           f"/ --models-dir; it holds <src>-<tgt>.pt model files)")
+
+
 def make_files(settings: Settings) -> FileStore | None:
     if settings.files_dir is None:
         return None
@@ -55,20 +77,25 @@ def create_app(settings: Settings | None = None,
     settings = settings or Settings()
     redact_access_log()
     metrics = Metrics()
+    busy = settings.sqlite_busy_timeout_s
     suggestions = (None if settings.suggestions_db is None
-                   else SuggestionStore(settings.suggestions_db))
+                   else SuggestionStore(settings.suggestions_db, busy_timeout_s=busy))
     rate_file = settings.rate_limit_file()
     service = Service(settings, metrics, ModelRegistry(settings, metrics, translator_factory),
                       suggestions=suggestions,
-                      keys=None if settings.keys_db is None else KeyStore(settings.keys_db),
-                      limiter=None if rate_file is None else RateLimiter(rate_file),
+                      keys=None if settings.keys_db is None
+                      else KeyStore(settings.keys_db, busy_timeout_s=busy),
+                      limiter=None if rate_file is None
+                      else RateLimiter(rate_file, busy_timeout_s=busy),
                       files=make_files(settings))
     app = FastAPI(title="s2s translation service", version="0.1.0", lifespan=_lifespan,
+                  docs_url=None, redoc_url=None,
                   description="LSTM + attention NMT with dynamic batching. Errors are JSON "
                               '`{"error": message, "kind": kind}`.')
     app.state.service = service
     for router in ROUTERS:
         app.include_router(router)
+    add_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     add_error_handlers(app, service)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, metrics=metrics,
@@ -77,13 +104,67 @@ def create_app(settings: Settings | None = None,
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST"], allow_headers=["*"])
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if settings.forwarded_allow_ips:   # outermost: every layer sees the client's address
+        app.add_middleware(ProxyHeadersMiddleware, trusted=settings.forwarded_allow_ips)
     return app
+
+
+def swagger_assets() -> Path | None:
+    """The folder of Swagger UI's files shipped by the fastapi-offline package."""
+    spec = importlib.util.find_spec("fastapi_offline")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "static"
+    return folder if (folder / "swagger-ui-bundle.js").is_file() else None
+
+
+DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title} - Swagger UI</title>
+<link rel="stylesheet" href="static/swagger/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="static/swagger/swagger-ui-bundle.js"></script>
+<script src="docs/init.js"></script>
+</body>
+</html>
+"""
+DOCS_INIT = """window.ui = SwaggerUIBundle({
+  url: "openapi.json", dom_id: "#swagger-ui", layout: "BaseLayout", deepLinking: true,
+  showExtensions: true, showCommonExtensions: true,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
+});
+"""
+
+
+def add_docs(app: FastAPI) -> None:
+    """/docs from files this server serves (no CDN, no inline script: the page works offline
+    and under script-src 'self'). Without the package, /docs says what to install."""
+    assets = swagger_assets()
+    if assets is not None:
+        app.mount("/static/swagger", StaticFiles(directory=assets), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        if assets is None:
+            return HTMLResponse("<p>The API docs need the fastapi-offline package (pip install "
+                                "fastapi-offline); the schema is at /openapi.json.</p>", 503)
+        return HTMLResponse(DOCS_PAGE.format(title=app.title))
+
+    @app.get("/docs/init.js", include_in_schema=False)
+    async def docs_init() -> Response:
+        return Response(DOCS_INIT, media_type="text/javascript")
 
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     service: Service = app.state.service
+    check_models_dir(service.settings)
     if service.settings.threads:
         torch.set_num_threads(service.settings.threads)
     loading = asyncio.create_task(service.registry.startup(), name="load-models")

@@ -87,7 +87,11 @@ class NativeTranslateRequest(BaseModel):
     replace_unk: bool = False
     return_scores: bool = True
     return_tokens: bool = False
-    return_attention: bool = Field(False, description="attention (target+EOS x source pieces)")
+    return_attention: bool = Field(False, description="attention (target+EOS x source pieces) "
+                                   "of the best candidate")
+    return_candidate_attention: bool = Field(
+        False, description="with n_best > 1: each candidate's attention too (large: the "
+        "response's size counts against the server's max_response_bytes)")
     api_key: Text | None = Field(None, max_length=256)
 
 

@@ -8,6 +8,8 @@ other tools of the project) are ignored.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from s2s.constants import BEAM_SIZE, DECODE_BATCH_TOKENS
 
 StrList = Annotated[list[str], NoDecode]
+DEFAULT_KEYLESS_PER_MINUTE = 60   # keyless callers where a keys database exists
 
 
 class Settings(BaseSettings):
@@ -41,6 +44,10 @@ class Settings(BaseSettings):
     max_delay_ms: float = Field(50.0, ge=0, description="start a batch at most this long after "
                                 "its first sentence arrived or the model became free")
     queue_capacity: int = Field(2048, ge=1, description="queued sentences per model")
+    caller_queue_share: float = Field(0.5, gt=0, le=1, description="share of a model's queue "
+                                      "one caller (API key, else address) may hold; 429 beyond")
+    max_option_groups: int = Field(16, ge=1, description="different sets of decoding options "
+                                   "waiting per model at once (503 beyond)")
     request_timeout_s: float = Field(30.0, gt=0, description="deadline of a request")
     retry_after_s: int = Field(1, ge=0, description="Retry-After header on 503")
 
@@ -64,6 +71,10 @@ class Settings(BaseSettings):
                                        "splitting its texts")
     max_request_cost: int = Field(400_000, ge=1, description="sentences x beam x output-token "
                                   "limit summed over a request's sentences")
+    max_response_bytes: int = Field(8_000_000, ge=1, description="largest response a request "
+                                    "may need at worst (sentences x candidates x output-token "
+                                    "limit, x source pieces with attention), estimated before "
+                                    "any work starts; above it: 413")
     max_batch_seconds: float = Field(20.0, gt=0, description="a running batch stops after this "
                                      "long; its unfinished sentences are refused with 503")
     shutdown_grace_s: float = Field(20.0, gt=0, description="after SIGTERM, in-flight work may "
@@ -83,11 +94,25 @@ class Settings(BaseSettings):
     max_buffered_body_bytes: int = Field(64_000_000, ge=1, description="request body bytes "
                                          "held across all connections at once")
     cors_origins: StrList = Field(default_factory=list)
+    forwarded_allow_ips: StrList = Field(default_factory=list, description="addresses or "
+                                         "networks (CIDR) of trusted reverse proxies: only from "
+                                         "them is X-Forwarded-For believed (its right-most "
+                                         "address that is not a trusted proxy is the client's); "
+                                         "empty: the peer's own address counts")
+    public_url: str | None = Field(None, description="the server's public base URL, e.g. "
+                                   "https://translate.example.org (translatedFileUrl and "
+                                   "same-origin checks); unset: relative download URLs")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     reload_on_sighup: bool = True
     suggestions_db: Path | None = Field(None, description="SQLite file that /suggest stores "
                                         "suggested translations in; unset: /suggest is 403")
+    max_suggestions_per_caller: int = Field(1000, ge=1, description="suggestions stored per "
+                                            "caller (API key, or address without one); above: "
+                                            "429")
+    sqlite_busy_timeout_s: float = Field(2.0, gt=0, le=60, description="how long a request "
+                                         "waits for a busy SQLite file (keys, rate limits, "
+                                         "suggestions) before it gets 503 with Retry-After")
 
     # API keys with their own limits (s2s-keys manages them) and rate limiting
     keys_db: Path | None = Field(None, description="SQLite file of API keys with per-key limits "
@@ -97,6 +122,10 @@ class Settings(BaseSettings):
     default_requests_per_minute: int | None = Field(
         None, ge=0, description="rate of api_keys keys and of keyless clients (per address); "
         "None or 0: unlimited")
+    keyless_requests_per_minute: int | None = Field(
+        None, ge=0, description="rate of callers without a key (per address) where keys exist "
+        "but are not required; None: default_requests_per_minute, or 60 when keys_db is set "
+        "(as LibreTranslate's --req-limit); 0: unlimited")
     rate_limit_db: Path | None = Field(None, description="SQLite file the worker processes "
                                        "share rate-limit state in (default: keys_db)")
 
@@ -111,7 +140,7 @@ class Settings(BaseSettings):
                                        "on disk at most (the oldest go first)")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    @field_validator("api_keys", "cors_origins", "forwarded_allow_ips", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         """Environment form: comma-separated (``a,b``) or a JSON list (``["a", "b"]``)."""
@@ -137,6 +166,18 @@ class Settings(BaseSettings):
             raise ValueError("require_api_key needs api_keys or keys_db (no key could pass)")
         if self.default_requests_per_minute and self.rate_limit_file() is None:
             raise ValueError("default_requests_per_minute needs rate_limit_db or keys_db")
+        if self.keyless_requests_per_minute and self.rate_limit_file() is None:
+            raise ValueError("keyless_requests_per_minute needs rate_limit_db or keys_db")
+        if self.public_url is not None and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?",
+                                                           self.public_url):
+            raise ValueError("public_url must be an http(s) URL such as "
+                             "https://translate.example.org")
+        for address in self.forwarded_allow_ips:
+            try:
+                ipaddress.ip_network(address, strict=False)
+            except ValueError:
+                raise ValueError(f"forwarded_allow_ips: {address!r} is not an IP address or "
+                                 "network") from None
         return self
 
 
@@ -145,6 +186,19 @@ class Settings(BaseSettings):
 
     def rate_limit_file(self) -> Path | None:
         return self.rate_limit_db or self.keys_db
+
+    def keyless_per_minute(self) -> int | None:
+        """Requests per minute of a caller without a key (None: unlimited): where a keys
+        database exists, keyless callers are never unlimited by default."""
+        if self.keyless_requests_per_minute is not None:
+            return self.keyless_requests_per_minute or None
+        if self.default_requests_per_minute:
+            return self.default_requests_per_minute
+        return DEFAULT_KEYLESS_PER_MINUTE if self.keys_db is not None else None
+
+    def uses_api_keys(self) -> bool:
+        """Whether this server knows API keys at all (LibreTranslate's ``apiKeys``)."""
+        return bool(self.api_keys) or self.keys_db is not None or self.require_api_key
 
 
 class SettingsError(ValueError):

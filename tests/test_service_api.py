@@ -281,7 +281,7 @@ def test_sentence_too_long_for_the_model(tmp_path):
     async def main():
         async with serve(settings, factory) as client:
             long_sentence = await client.post("/translate", json=libre("a b c d e f g"))
-            split_fits = await client.post("/translate", json=libre("a b c. d e f g"))
+            split_fits = await client.post("/translate", json=libre("Das ist gut. Wir gehen heim."))
             return long_sentence, split_fits
 
     long_sentence, split_fits = asyncio.run(main())
@@ -399,7 +399,8 @@ def test_full_queue_gives_503_with_retry_after(tmp_path):
     gate = threading.Event()
     gate.set()
     settings, factory, fake = fake_setup(tmp_path, FakeTranslator(gate=gate), queue_capacity=2,
-                                         max_batch_sentences=2, retry_after_s=3)
+                                         max_batch_sentences=2, retry_after_s=3,
+                                         caller_queue_share=1.0)   # one caller may fill it
 
     async def main():
         async with serve(settings, factory) as client:

@@ -72,9 +72,9 @@ def test_a_sentence_above_the_work_budget_on_its_own_is_refused_before_it_starts
 def test_sentences_beyond_max_request_sentences_run_in_waves(tmp_path):
     settings, factory, fake = fake_setup(tmp_path, max_request_sentences=10)
     (response,) = post_all(settings, factory, [
-        ("/translate", {"json": libre("a. " * 11)})])
+        ("/translate", {"json": libre("Hallo Welt. " * 11)})])
     assert response.status_code == 200
-    assert response.json()["translatedText"] == " ".join(["fake(a.)"] * 11)
+    assert response.json()["translatedText"] == " ".join(["fake(Hallo Welt.)"] * 11)
     assert all(len(batch) <= 10 for batch in fake.batches)
 
 

@@ -17,6 +17,9 @@ from service.errors import (
 )
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+SEND_JSON = "send Content-Type: application/json"
+
+
 def reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -27,15 +30,22 @@ async def read_body(request: Request, forms: bool = False) -> dict[str, Any]:
     at all, the query parameters. 415 for another content type, 400 for a body that is not a
     JSON object (nesting too deep, NaN, ...)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await request.body()
+    looks_like_json = raw.lstrip()[:1] in (b"{", b"[")
+    if content_type in FORM_TYPES and content_type != "multipart/form-data" and looks_like_json:
+        raise UnsupportedMediaType(f"the body is JSON but was sent as a form ({content_type}); "
+                                   f"{SEND_JSON}")
     if forms and content_type in FORM_TYPES:
         return await read_form(request)
-    if forms and not content_type and not await request.body():
+    if forms and not content_type and not raw:
         return query_fields(request)
     if content_type != "application/json" and not content_type.endswith("+json"):
-        accepted = "application/json" + (" or a form" if forms else "")
-        raise UnsupportedMediaType(f"the body must be {accepted} (got "
-                                   f"{content_type or 'no content type'!r})")
-    raw = await request.body()
+        if looks_like_json:
+            got = f"as {content_type!r}" if content_type else "without a content type"
+            raise UnsupportedMediaType(f"the body is JSON but was sent {got}; {SEND_JSON}")
+        accepted = "JSON (" + SEND_JSON + ")" + (" or a form" if forms else "")
+        raise UnsupportedMediaType(f"the body must be {accepted}; got "
+                                   f"{content_type or 'no content type'!r}")
     try:
         body = json.loads(raw, parse_constant=reject_constant)
     except RecursionError:
@@ -75,6 +85,7 @@ def chars_in_q(body: dict[str, Any]) -> int:
     if isinstance(q, list):
         return sum(len(item) for item in q if isinstance(item, str))
     return 0
+
 
 def validated(model: type, body: dict[str, Any]) -> Any:
     try:

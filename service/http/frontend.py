@@ -13,28 +13,34 @@ from fastapi.responses import FileResponse
 from service.errors import (
     SuggestionsDisabled,
     TooLarge,
+    TooManySuggestions,
 )
 from service.formats.documents import SUPPORTED_FORMATS
 from service.http.access import authorized_body
 from service.http.body import validated
 from service.http.context import ServiceDep
+from service.http.security import check_same_site
 from service.schemas import (
     Language,
     SuggestRequest,
 )
 from service.serving.registry import LANGUAGE_NAMES
+from service.stores.suggestions import SuggestionLimitReached
 
 router = APIRouter()
 
 
 STATIC = Path(__file__).resolve().parent / "static"
+
+
 @router.get("/frontend/settings", summary="What LibreTranslate's web UI reads")
 async def frontend_settings(service: ServiceDep) -> dict[str, Any]:
     settings = service.settings
     languages = service.registry.languages()
     target = languages[0]["targets"][0] if languages else "en"
     files = service.files is not None
-    return {"apiKeys": False, "charLimit": settings.max_item_chars, "frontendTimeout": 500,
+    return {"apiKeys": settings.uses_api_keys(), "charLimit": settings.max_item_chars,
+            "frontendTimeout": 500,
             "keyRequired": settings.keys_required(),
             "suggestions": settings.suggestions_db is not None,
             "filesTranslation": files, "supportedFilesFormat": list(SUPPORTED_FORMATS) if files
@@ -54,12 +60,19 @@ async def suggest(request: Request, service: ServiceDep) -> dict[str, bool]:
     if service.suggestions is None:
         raise SuggestionsDisabled("suggestions are disabled on this server (set "
                                   "S2S_SUGGESTIONS_DB to enable them)")
+    check_same_site(service.settings, request)
     query = validated(SuggestRequest, await authorized_body(request, service, forms=True))
-    limit = service.settings.max_item_chars
+    settings = service.settings
+    limit = settings.max_item_chars
     if max(len(query.q), len(query.s)) > limit:
-        raise TooLarge(f"a suggestion's texts may have at most {limit} characters each")
-    await asyncio.to_thread(service.suggestions.add, query.q, query.s, query.source.lower(),
-                            query.target.lower())
+        raise TooLarge(f"a suggestion's texts may have at most max_item_chars={limit} "
+                       "characters each")
+    try:
+        await asyncio.to_thread(service.suggestions.add, query.q, query.s, query.source.lower(),
+                                query.target.lower(), request.state.caller.identity,
+                                settings.max_suggestions_per_caller)
+    except SuggestionLimitReached as error:
+        raise TooManySuggestions(str(error)) from None
     return {"success": True}
 
 

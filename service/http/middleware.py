@@ -1,10 +1,13 @@
-"""ASGI middleware: request body limits (size, time, bytes held across connections), and
-latency/status metrics per endpoint."""
+"""ASGI middleware: request body limits (size, time, bytes held across connections),
+latency/status metrics per endpoint, security headers on every response, and the client's
+address from X-Forwarded-For, believed only from trusted proxies."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
+from collections.abc import Iterable
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -101,8 +104,8 @@ class BodyLimitMiddleware:
         return replay
 
     def _too_large(self, size: int) -> TooLarge:
-        return TooLarge(f"the request body is larger than the limit of {self.max_bytes} bytes "
-                        f"({size} bytes or more)")
+        return TooLarge(f"the request body is larger than the limit of max_body_bytes="
+                        f"{self.max_bytes} bytes ({size} bytes or more)")
 
     async def _refuse(self, error: ServiceError, scope: Scope, receive: Receive,
                       send: Send) -> None:
@@ -138,3 +141,96 @@ class MetricsMiddleware:
             endpoint = getattr(route, "path", None) or "unmatched"
             self.metrics.request_latency.labels(endpoint).observe(time.perf_counter() - started)
             self.metrics.requests.labels(endpoint, str(status)).inc()
+
+
+# The page and its scripts come from this server only; no inline script, no framing.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = {
+    b"content-security-policy": CONTENT_SECURITY_POLICY.encode(),
+    b"x-content-type-options": b"nosniff",
+    b"x-frame-options": b"DENY",
+    b"referrer-policy": b"no-referrer",
+    b"cross-origin-opener-policy": b"same-origin",
+}
+
+
+class SecurityHeadersMiddleware:
+    """Adds SECURITY_HEADERS to every response that does not set the header itself (a
+    download sets its own, stricter Content-Security-Policy: sandbox)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in SECURITY_HEADERS.items()
+                            if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(addresses: Iterable[str]) -> list[Network]:
+    return [ipaddress.ip_network(address.strip(), strict=False) for address in addresses]
+
+
+def in_networks(address: str, networks: list[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def forwarded_client(peer: str, header_values: list[str], trusted: list[Network]) -> str:
+    """The client's address: the peer's unless the peer is a trusted proxy; then, walking
+    X-Forwarded-For from the right, the first address that is not a trusted proxy (addresses
+    further left were written by the client and may be forged). Garbage stops the walk at the
+    last trusted hop."""
+    if not in_networks(peer, trusted):
+        return peer
+    hops = [hop.strip() for value in header_values for hop in value.split(",") if hop.strip()]
+    client = peer
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return client
+        client = hop
+        if not in_networks(hop, trusted):
+            return hop
+    return client
+
+
+class ProxyHeadersMiddleware:
+    """Sets scope["client"] from X-Forwarded-For when, and only when, the connection comes
+    from one of the ``trusted`` proxies (forwarded_allow_ips); from any other peer the header
+    is ignored, so a client cannot choose its own rate-limit bucket."""
+
+    def __init__(self, app: ASGIApp, trusted: Iterable[str]):
+        self.app = app
+        self.trusted = parse_networks(trusted)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and self.trusted and scope.get("client"):
+            peer, port = scope["client"]
+            values = [value.decode("latin-1") for name, value in scope["headers"]
+                      if name.lower() == b"x-forwarded-for"]
+            client = forwarded_client(peer, values, self.trusted)
+            if client != peer:
+                scope = {**scope, "client": (client, 0)}
+        await self.app(scope, receive, send)

@@ -10,6 +10,9 @@
   ``shutdown_grace_s``, answers the ones still waiting with 503; uvicorn's own graceful period
   is a little longer, so every accepted request gets an answer before the process exits.
 - The access log never shows query strings' values (an ``api_key`` there would leak).
+- X-Forwarded-For is believed only from ``forwarded_allow_ips`` (service.http.middleware), not
+  from uvicorn's own default of 127.0.0.1.
+- A server that cannot start (no models folder) exits non-zero with the reason.
 """
 
 from __future__ import annotations
@@ -138,10 +141,22 @@ def make_server(app: FastAPI, settings: Settings) -> DrainingServer:
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level,
         http=protocol_for(settings), timeout_keep_alive=int(max(1, settings.keep_alive_s)),
+        proxy_headers=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s + SHUTDOWN_MARGIN_S + 0.999))
     return DrainingServer(config, app, settings.shutdown_grace_s)
 
 
 def serve(app: FastAPI, settings: Settings) -> None:
-    """Run the app until SIGTERM/SIGINT, then shut down within the grace period."""
-    make_server(app, settings).run()
+    """Run the app until SIGTERM/SIGINT, then shut down within the grace period. SystemExit
+    (non-zero, with the reason) when the server cannot start."""
+    from service.app import check_models_dir  # the app module imports this one
+    from service.errors import StartupError
+
+    try:
+        check_models_dir(settings)
+    except StartupError as error:
+        raise SystemExit(f"s2s-serve: cannot start: {error}") from None
+    server = make_server(app, settings)
+    server.run()
+    if not server.started:
+        raise SystemExit("s2s-serve: the server did not start (see the log above)")

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from s2s.inference.translator import TranslateOptions, Translation
+from service.errors import InvalidRequest
 from service.http.access import authorized_body
 from service.http.body import validated
 from service.http.context import ServiceDep
@@ -26,6 +27,8 @@ from service.schemas import (
 from service.serving.langid import Detection
 from service.serving.markup_translation import AUTO, translate_html
 from service.serving.pipeline import (
+    TEXTS_ONLY,
+    Returned,
     TextResult,
     check_limits,
     finite,
@@ -57,6 +60,7 @@ async def translate_libre(request: Request, service: ServiceDep) -> dict[str, An
             service, request, query.source, query.target, texts, make_options(service, None, 1))
         alternatives = [[] for _ in texts]
     else:
+        check_alternatives(service, query.alternatives)
         options = make_options(service, None, query.alternatives + 1)
         results, detections = await translate_any(service, request, query.source,
                                                   query.target, texts, options)
@@ -70,15 +74,24 @@ async def translate_libre(request: Request, service: ServiceDep) -> dict[str, An
     return {key: value[0] for key, value in answer.items()} if single else answer
 
 
+def check_alternatives(service: Service, alternatives: int) -> None:
+    """422 in LibreTranslate's own terms (alternatives are the n-best list less the best)."""
+    settings = service.settings
+    most = min(settings.max_n_best, settings.max_beam_size) - 1
+    if alternatives > most:
+        raise InvalidRequest(f"alternatives may be at most {most} on this server")
+
+
 async def translate_any(service: Service, request: Request, source: str, target: str,
-                        texts: list[str], options: TranslateOptions
+                        texts: list[str], options: TranslateOptions,
+                        returned: Returned = TEXTS_ONLY
                         ) -> tuple[list[TextResult], list[Detection | None] | None]:
     """Through the given pair, or with source "auto" through each text's detected one."""
     if source.lower() != AUTO:
         return await translate_texts(service.registry, service.settings, source, target, texts,
-                                     options, request), None
+                                     options, request, returned), None
     return await translate_auto(service.registry, service.langid, service.settings, target,
-                                texts, options, request)
+                                texts, options, request, returned)
 
 
 def detected_language(detection: Detection | None) -> dict[str, Any]:
@@ -132,9 +145,13 @@ async def translate_native(request: Request, service: ServiceDep) -> NativeTrans
     query = validated(NativeTranslateRequest, await authorized_body(request, service))
     options = make_options(service, query.beam_size, query.n_best, query.replace_unk,
                            length_penalty=query.length_penalty, max_len_a=query.max_len_a,
-                           max_len_b=query.max_len_b, return_attention=query.return_attention)
+                           max_len_b=query.max_len_b,
+                           return_attention=query.return_attention
+                           or query.return_candidate_attention)
+    returned = Returned(tokens=query.return_tokens,
+                        candidate_attention=query.return_candidate_attention)
     results, detections = await translate_any(service, request, query.source, query.target,
-                                              query.texts, options)
+                                              query.texts, options, returned)
     outputs = [text_out(r, query) for r in results]
     for output, detection in zip(outputs, detections or []):
         output.detected_language = DetectedLanguage(**detected_language(detection))
@@ -160,7 +177,8 @@ def text_out(result: TextResult, query: NativeTranslateRequest) -> TextOut:
 
 def sentence_out(source: str, result: Translation, query: NativeTranslateRequest) -> SentenceOut:
     scores = query.return_scores
-    tokens = query.return_tokens or query.return_attention
+    attention = query.return_attention or query.return_candidate_attention
+    tokens = query.return_tokens or attention
     best = result.alternatives[0] if result.alternatives else None
     candidates = None
     if query.n_best > 1:
@@ -168,14 +186,14 @@ def sentence_out(source: str, result: Translation, query: NativeTranslateRequest
             translation=c.text, score=finite(c.score) if scores else None,
             normalized_score=finite(c.normalized_score) if scores else None,
             tokens=c.tokens if tokens else None,
-            attention=c.attention if query.return_attention else None)
+            attention=c.attention if query.return_candidate_attention else None)
             for c in result.alternatives]
     return SentenceOut(
         source=source, translation=result.text, score=finite(result.score) if scores else None,
         normalized_score=finite(best.normalized_score) if scores and best else None,
         source_tokens=result.source_tokens if tokens else None,
         tokens=result.tokens if tokens else None,
-        attention=result.attention if query.return_attention else None,
+        attention=result.attention if attention else None,
         candidates=candidates)
 
 

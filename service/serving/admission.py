@@ -44,21 +44,25 @@ def key_identity(key: str) -> str:
 
 def identify(key: str | None, *, settings_keys: list[str], store: KeyStore | None,
              keys_required: bool, default_per_minute: int | None,
-             client_ip: str | None) -> Caller:
+             client_ip: str | None, keyless_per_minute: int | None | object = ...) -> Caller:
     """The caller of a request, by its key (or its address when it sent none).
 
-    Keys in ``store`` have their own limits; ``settings_keys`` and keyless callers get
-    ``default_per_minute`` (None or 0: unlimited). Without any key source a key is ignored
-    (as LibreTranslate without ``--api-keys``). MissingApiKey (401) when keys are required and
-    none came, InvalidApiKey (403) for a key that is not known."""
+    Keys in ``store`` have their own limits; ``settings_keys`` get ``default_per_minute``
+    (None or 0: unlimited), keyless callers ``keyless_per_minute`` (by default the same;
+    the service passes Settings.keyless_per_minute(), finite where a keys database exists).
+    Without any key source a key is ignored (as LibreTranslate without ``--api-keys``).
+    MissingApiKey (401) when keys are required and none came, InvalidApiKey (403) for a key
+    that is not known."""
     default = KeyLimits(requests_per_minute=default_per_minute or None)
+    keyless = default if keyless_per_minute is ... else KeyLimits(
+        requests_per_minute=keyless_per_minute or None)   # type: ignore[arg-type]
     if not key:
         if keys_required:
             raise MissingApiKey("an API key is required (api_key field, X-API-Key header or "
                                 "Authorization: Bearer)")
-        return Caller(f"ip:{client_ip or 'unknown'}", default, "ip")
+        return Caller(f"ip:{client_ip or 'unknown'}", keyless, "ip")
     if store is None and not settings_keys and not keys_required:
-        return Caller(f"ip:{client_ip or 'unknown'}", default, "ip")
+        return Caller(f"ip:{client_ip or 'unknown'}", keyless, "ip")
     in_settings = key_matches(key, settings_keys)
     limits = store.get(key) if store is not None and isinstance(key, str) else None
     if limits is not None:
@@ -75,7 +79,7 @@ def admit(caller: Caller, chars: int, limiter: RateLimiter | None,
     limit = caller.limits.chars_per_request
     if limit is not None and chars > limit:
         raise KeyCharLimit(f"Invalid request: request ({chars} characters) exceeds the text "
-                           f"limit of this API key ({limit})")
+                           f"limit of this API key (chars_per_request={limit})")
     per_minute = caller.limits.requests_per_minute
     if limiter is None or per_minute is None:
         return

@@ -1,22 +1,31 @@
 """Formats beyond plain text, through the same pipeline: HTML (formats.markup keeps the
 markup and places inline tags by the attention alignment; parsing and rendering run off the
 event loop) and uploaded files (formats.documents), which are translated in chunks that each
-stay within a request's limits."""
+stay within a request's limits: a text (a line, a cue, an HTML paragraph) over them is cut at
+sentence boundaries into pieces that are, and put back together."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
 
 from s2s.inference.translator import TranslateOptions
+from service.errors import NotReady, TooLarge, UnknownPair
 from service.formats.markup import AlignedText, HtmlFragment, parse_html
-from service.formats.text import sentences_of, split_text
+from service.formats.text import Piece, sentences_of, split_long
 from service.serving.langid import Detection
-from service.serving.pipeline import TextResult, auto_groups, translate_groups
+from service.serving.pipeline import (
+    TextResult,
+    auto_groups,
+    available_pairs,
+    find_slot,
+    translate_groups,
+)
+from service.serving.registry import ModelRegistry
 from service.settings import Settings
 
 AUTO = "auto"
@@ -25,35 +34,53 @@ DETECTION_SAMPLE_CHARS = 2000   # of a file, for source "auto"
 
 def aligned_text(result: TextResult) -> AlignedText:
     """A text's sentences as one aligned segment: pieces concatenated, attention block
-    diagonal (len(target pieces) rows x len(source pieces) columns)."""
+    diagonal, each row kept as the sentence's own weights with the column it starts at
+    (``offsets``; the zeros around would take quadratic room in a long segment)."""
     source: list[str] = []
     target: list[str] = []
     rows: list[list[float]] = []
+    offsets: list[int] = []
     for sentence in result.results:
         attention = sentence.attention or []
         for index in range(len(sentence.tokens)):
             row = attention[index][: len(sentence.source_tokens)] if index < len(attention) else []
-            rows.append([0.0] * len(source) + list(row))
+            rows.append(list(row))
+            offsets.append(len(source))
         source += sentence.source_tokens
         target += sentence.tokens
-    rows = [row + [0.0] * (len(source) - len(row)) for row in rows]
-    return AlignedText(source, target, rows, result.text)
+    return AlignedText(source, target, rows, result.text, offsets)
 
 
 def with_attention(options: TranslateOptions) -> TranslateOptions:
     return replace(options, search=replace(options.search, return_attention=True))
 
 
-def segment_chunks(numbers: Sequence[int], texts: Sequence[str], settings: Settings
+def check_pair(registry: ModelRegistry, source: str, target: str) -> None:
+    """The pair is served (UnknownPair, or NotReady while loading); with source "auto", some
+    pair to target is. For files, before their upload is parsed."""
+    if source.lower() != AUTO:
+        find_slot(registry, source, target)
+        return
+    if any(slot.target == target.lower() for slot in registry.serving_slots()):
+        return
+    if not registry.startup_done or any(slot.target == target.lower()
+                                        for slot in registry.slots.values()):
+        raise NotReady(f"no model to {target!r} is loaded yet; retry later")
+    raise UnknownPair(f"no model translates to {target!r}; available pairs: "
+                      f"{available_pairs(registry)}")
+
+
+def segment_chunks(numbers: Sequence[int], sizes: Mapping[int, tuple[int, int]],
+                   settings: Settings
                    ) -> list[list[int]]:
     """``numbers`` cut, in order, into chunks within one request's limits: texts, characters
-    and sentences (a text alone over a limit is its own chunk and refused there)."""
+    and sentences (``sizes[n]``: text n's characters and sentences; a text alone over a limit
+    is its own chunk and refused there)."""
     chunks: list[list[int]] = []
     current: list[int] = []
     chars = sentences = 0
     for number in numbers:
-        text_chars = len(texts[number])
-        text_sentences = len(sentences_of(split_text(texts[number])))
+        text_chars, text_sentences = sizes[number]
         if current and (len(current) + 1 > settings.max_items
                         or chars + text_chars > settings.max_total_chars
                         or sentences + text_sentences > settings.max_request_sentences):
@@ -67,20 +94,67 @@ def segment_chunks(numbers: Sequence[int], texts: Sequence[str], settings: Setti
     return chunks
 
 
+def plan_pieces(texts: Sequence[str], groups: dict[str, list[int]], settings: Settings
+                ) -> tuple[list[Piece], dict[str, list[list[int]]]]:
+    """Every text of the groups cut into pieces within a request's limits (split_long), and
+    each language's pieces cut into chunks (lists of piece numbers). CPU work for a file:
+    run it off the event loop."""
+    pieces: list[Piece] = []
+    chunks: dict[str, list[list[int]]] = {}
+    for language, numbers in groups.items():
+        mine: list[int] = []
+        for number in numbers:
+            for piece in split_long(texts[number], settings.max_item_chars,
+                                    settings.max_request_sentences):
+                mine.append(len(pieces))
+                pieces.append(replace(piece, owner=number))
+        sizes = {n: (len(pieces[n].text), pieces[n].sentences) for n in mine}
+        chunks[language] = segment_chunks(mine, sizes, settings)
+    return pieces, chunks
+
+
+def merge_pieces(pieces: Sequence[Piece], results: Sequence[TextResult], count: int
+                 ) -> list[TextResult]:
+    """Each text's result from those of its pieces (in order): a piece that continues its
+    text's line joins its first line's sentences to that line."""
+    lines: list[list[list[str]]] = [[] for _ in range(count)]
+    found: list[list] = [[] for _ in range(count)]
+    for piece, result in zip(pieces, results):
+        mine = [list(line) for line in result.lines]
+        if piece.continues and lines[piece.owner] and mine:
+            lines[piece.owner][-1] += mine.pop(0)
+        lines[piece.owner] += mine
+        found[piece.owner] += result.results
+    return [TextResult(lines[n], sentences_of(lines[n]), found[n]) for n in range(count)]
+
+
 async def translate_in_chunks(service: Any, request: Request | None, target: str,
                               texts: Sequence[str], groups: dict[str, list[int]],
                               options: TranslateOptions) -> list[TextResult]:
     """``translate_groups`` a chunk at a time (files): each chunk is one request's worth of
-    work with its own deadline, so other clients' requests are batched in between."""
-    out = [TextResult([], [], []) for _ in texts]
-    for language, numbers in groups.items():
-        for chunk in segment_chunks(numbers, texts, service.settings):
-            part = await translate_groups(service.registry, service.settings, target,
-                                          [texts[n] for n in chunk],
-                                          {language: list(range(len(chunk)))}, options, request)
+    work with its own deadline, so other clients' requests are batched in between. Texts over
+    a request's limits are translated in pieces cut at sentence boundaries; a chunk over the
+    decoding budget is halved until it fits (a single piece over it is refused)."""
+    pieces, chunks = await asyncio.to_thread(plan_pieces, texts, groups, service.settings)
+    results = [TextResult([], [], []) for _ in pieces]
+    for language, language_chunks in chunks.items():
+        pending = list(reversed(language_chunks))
+        while pending:
+            chunk = pending.pop()
+            try:
+                part = await translate_groups(
+                    service.registry, service.settings, target,
+                    [pieces[n].text for n in chunk], {language: list(range(len(chunk)))},
+                    options, request)
+            except TooLarge:
+                if len(chunk) == 1:
+                    raise
+                half = len(chunk) // 2
+                pending += [chunk[half:], chunk[:half]]
+                continue
             for number, result in zip(chunk, part):
-                out[number] = result
-    return out
+                results[number] = result
+    return merge_pieces(pieces, results, len(texts))
 
 
 async def translate_html(service: Any, request: Request | None, source: str, target: str,
@@ -88,7 +162,20 @@ async def translate_html(service: Any, request: Request | None, source: str, tar
                          ) -> tuple[list[str], list[Detection | None] | None]:
     """Translate HTML fragments keeping their markup; with source "auto" each fragment's
     language is detected from its text. Returns the translated HTML (and the detections)."""
-    fragments = await asyncio.to_thread(lambda: [parse_html(html) for html in htmls])
+    fragments = await asyncio.to_thread(parse_all, htmls)
+    return await translate_fragments(service, request, source, target, fragments, options,
+                                     chunked)
+
+
+def parse_all(htmls: Sequence[str]) -> list[HtmlFragment]:
+    return [parse_html(html) for html in htmls]
+
+
+async def translate_fragments(service: Any, request: Request | None, source: str, target: str,
+                              fragments: list[HtmlFragment], options: TranslateOptions,
+                              chunked: bool = False
+                              ) -> tuple[list[str], list[Detection | None] | None]:
+    """translate_html once the fragments are parsed (rendering off the event loop too)."""
     segments: list[str] = []
     owners: list[int] = []
     for number, fragment in enumerate(fragments):
@@ -138,15 +225,21 @@ async def file_source(service: Any, source: str, texts: Sequence[str]) -> str:
 async def translate_document_texts(service: Any, request: Request | None, source: str,
                                    target: str, texts: list[str], text_format: str,
                                    options: TranslateOptions) -> list[str]:
-    """An uploaded file's texts, translated in chunks (HTML keeping its markup)."""
+    """An uploaded file's texts, translated in chunks (HTML keeping its markup); texts with
+    nothing to translate come back as they are. The pair is the caller's to check first
+    (check_pair): a file with nothing to translate is then answered without a model."""
     if not texts:
         return []
-    source = await file_source(service, source, texts)
     if text_format == "html":
-        translated, _ = await translate_html(service, request, source, target, texts, options,
-                                             chunked=True)
+        fragments = await asyncio.to_thread(parse_all, texts)
+        segments = [segment for fragment in fragments for segment in fragment.segments]
+        if not segments:
+            return list(texts)
+        source = await file_source(service, source, segments)
+        translated, _ = await translate_fragments(service, request, source, target, fragments,
+                                                  options, chunked=True)
         return translated
+    source = await file_source(service, source, texts)
     results = await translate_in_chunks(service, request, target, texts,
                                         {source: list(range(len(texts)))}, options)
     return [result.text for result in results]
-

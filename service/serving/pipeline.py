@@ -1,6 +1,9 @@
 """One request's way through the service: limits, pair, sentence splitting, preparation (each
-sentence tokenized and length-checked once, by the model's translator), the model's batcher,
-deadline and client disconnect, results put back into the texts."""
+sentence tokenized and length-checked once, by the model's translator), the cost check (work
+per sentence, and the response's size at worst), the model's batcher in waves the server cuts
+(at most max_request_sentences sentences and max_request_cost work each, so a request within
+the character limits is never refused for its sentence count), deadline and client disconnect,
+results put back into the texts."""
 
 from __future__ import annotations
 
@@ -14,7 +17,13 @@ from starlette.requests import Request
 
 from s2s.inference.interrupt import DecodingInterrupted
 from s2s.inference.search import max_output_tokens
-from s2s.inference.translator import InputTooLongError, Source, TranslateOptions, Translation
+from s2s.inference.translator import (
+    Candidate,
+    InputTooLongError,
+    Source,
+    TranslateOptions,
+    Translation,
+)
 from service.errors import (
     ClientDisconnected,
     DeadlineExceeded,
@@ -40,10 +49,21 @@ class TextResult:
     lines: list[list[str]]
     sentences: list[str]
     results: list[Translation]
+    verbatim: str | None = None   # a text returned as it came (already in the target language)
 
     @property
     def text(self) -> str:
+        if self.verbatim is not None:
+            return self.verbatim
         return join_text(self.lines, (r.text for r in self.results))
+
+    @classmethod
+    def unchanged(cls, text: str) -> TextResult:
+        """A text that needs no translation: itself, as its only candidate, score 0."""
+        lines = split_text(text)
+        sentences = sentences_of(lines)
+        return cls(lines, sentences, [Translation(sentence, 0.0, [], alternatives=[
+            Candidate(sentence, 0.0, 0.0, [])]) for sentence in sentences], verbatim=text)
 
     @property
     def score(self) -> float:
@@ -56,6 +76,8 @@ class TextResult:
     def candidate(self, rank: int) -> tuple[str, float, float]:
         """The text made of each sentence's rank-th candidate: text, score, normalized score."""
         chosen = [r.alternatives[rank] for r in self.results]
+        if self.verbatim is not None and rank == 0:
+            return self.verbatim, 0.0, 0.0
         return (join_text(self.lines, (c.text for c in chosen)), sum(c.score for c in chosen),
                 sum(c.normalized_score for c in chosen))
 
@@ -66,16 +88,19 @@ def finite(value: float) -> float | None:
 
 
 def check_limits(texts: Sequence[str], settings: Settings) -> None:
+    """413 naming the setting and its value: texts per request, characters per text and in
+    all. (A request within these is never refused for its number of sentences.)"""
     if len(texts) > settings.max_items:
-        raise TooLarge(f"{len(texts)} texts in one request; the limit is {settings.max_items}")
+        raise TooLarge(f"{len(texts)} texts in one request; the limit is "
+                       f"max_items={settings.max_items}")
     for number, text in enumerate(texts):
         if len(text) > settings.max_item_chars:
             raise TooLarge(f"text {number} has {len(text)} characters; the limit is "
-                           f"{settings.max_item_chars} per text")
+                           f"max_item_chars={settings.max_item_chars} per text")
     total = sum(len(text) for text in texts)
     if total > settings.max_total_chars:
         raise TooLarge(f"the texts have {total} characters in all; the limit is "
-                       f"{settings.max_total_chars}")
+                       f"max_total_chars={settings.max_total_chars}")
 
 
 def find_slot(registry: ModelRegistry, source: str, target: str) -> ModelSlot:
@@ -104,42 +129,120 @@ def prepare_sentences(slot: ModelSlot, texts: list[list[list[str]]]) -> list[Sou
     except InputTooLongError as error:
         raise InputTooLong(
             f"text {flat[error.index][0]} has a sentence of {error.pieces} subword pieces; the "
-            f"model accepts at most {error.limit} (split the text into shorter sentences)"
+            f"model accepts at most {error.limit} (the model's max_src_len={error.limit}; split "
+            "the text into shorter sentences)"
         ) from None
 
 
-def check_cost(sources: list[Source], options: TranslateOptions, settings: Settings) -> None:
-    """Refuse (413) a request with more sentences than the server takes at once, or whose
-    decoding work, sentences x beam x output-token limit, is above its budget: bounded before
-    any of it starts."""
-    if len(sources) > settings.max_request_sentences:
-        raise TooLarge(f"the texts hold {len(sources)} sentences; the limit is "
-                       f"{settings.max_request_sentences} per request")
+# The response's size at worst, per output piece or attention weight, as JSON.
+BYTES_PER_PIECE = 8       # a piece of a translation's text (escaped non-ASCII counted)
+BYTES_PER_TOKEN = 12      # a piece in a tokens list: quotes, comma, the piece
+BYTES_PER_CELL = 22       # an attention weight: a float's repr and a comma
+
+
+@dataclass(frozen=True)
+class Returned:
+    """What a response carries beyond the texts: token lists, and the attention of every
+    candidate (not only of the best one) when attention is asked."""
+
+    tokens: bool = False
+    candidate_attention: bool = False
+
+
+TEXTS_ONLY = Returned()
+
+
+def sentence_cost(source: Source, options: TranslateOptions) -> int:
+    """Decoding work of one sentence: beam x its output-token limit."""
     search = options.search
-    cost = sum(search.beam_size * max_output_tokens(len(s), search) for s in sources)
-    if cost > settings.max_request_cost:
-        raise TooLarge(f"the request asks for up to {cost} decoding steps x beams; the limit is "
-                       f"{settings.max_request_cost} (send fewer sentences, a smaller beam or "
-                       "shorter output limits)")
+    return search.beam_size * max_output_tokens(len(source), search)
+
+
+def response_bytes(sources: Sequence[Source], options: TranslateOptions,
+                   returned: Returned = TEXTS_ONLY) -> int:
+    """The response's size at worst: per sentence, candidates x output-token limit x bytes per
+    piece, plus with attention (output limit + EOS) x source pieces x bytes per weight for the
+    best candidate (and every other one when ``returned.candidate_attention``)."""
+    search = options.search
+    texts = search.n_best + (1 if search.n_best > 1 else 0)   # the best is repeated
+    per_piece = BYTES_PER_PIECE + (BYTES_PER_TOKEN if returned.tokens or search.return_attention
+                                   else 0)
+    maps = 1 + (search.n_best if returned.candidate_attention and search.n_best > 1 else 0)
+    total = 0
+    for source in sources:
+        out = max_output_tokens(len(source), search)
+        total += texts * out * per_piece
+        if search.return_attention:
+            total += maps * (out + 1) * len(source) * BYTES_PER_CELL
+    return total
+
+
+def check_cost(sources: list[Source], options: TranslateOptions, settings: Settings,
+               returned: Returned = TEXTS_ONLY) -> None:
+    """Refuse (413, naming the setting and its value) before any work starts: a sentence whose
+    decoding work, beam x output-token limit, is above max_request_cost on its own, or a
+    request whose response could be larger than max_response_bytes. The number of sentences is
+    not refused: translate_groups runs them in waves (cut_waves)."""
+    if sources:
+        worst = max(sentence_cost(source, options) for source in sources)
+        if worst > settings.max_request_cost:
+            raise TooLarge(f"one sentence asks for up to {worst} decoding steps x beams; the "
+                           f"limit is max_request_cost={settings.max_request_cost} (ask for a "
+                           "smaller beam or a shorter output limit)")
+    size = response_bytes(sources, options, returned)
+    if size > settings.max_response_bytes:
+        search = options.search
+        parts = [f"{len(sources)} sentences", f"{search.n_best} candidates each",
+                 f"up to {search.max_len or 'no'} output tokens"]
+        if search.return_attention:
+            parts.append("attention" + (" of every candidate" if returned.candidate_attention
+                                        else ""))
+        raise TooLarge(f"the response could reach {size} bytes ({', '.join(parts)}); the limit "
+                       f"is max_response_bytes={settings.max_response_bytes} (send fewer texts, "
+                       "ask for fewer candidates, or leave out attention)")
+
+
+def cut_waves(sources: Sequence[Source], options: TranslateOptions,
+              settings: Settings) -> list[tuple[int, int]]:
+    """[start, end) ranges of ``sources`` queued one after another: each at most
+    max_request_sentences sentences (and what one caller may hold of the queue) and
+    max_request_cost work."""
+    # as the batcher's queue counts it
+    caller_limit = max(1, int(settings.queue_capacity * settings.caller_queue_share))
+    most = min(settings.max_request_sentences, caller_limit)
+    waves, start, cost = [], 0, 0
+    for index, source in enumerate(sources):
+        this = sentence_cost(source, options)
+        if index > start and (index - start >= most or cost + this > settings.max_request_cost):
+            waves.append((start, index))
+            start, cost = index, 0
+        cost += this
+    if start < len(sources):
+        waves.append((start, len(sources)))
+    return waves
 
 
 async def translate_texts(registry: ModelRegistry, settings: Settings, source: str, target: str,
                           texts: Sequence[str], options: TranslateOptions,
-                          request: Request | None = None) -> list[TextResult]:
+                          request: Request | None = None, returned: Returned = TEXTS_ONLY
+                          ) -> list[TextResult]:
     """Translate texts through the pair's batcher within the request deadline."""
     return await translate_groups(registry, settings, target, texts,
-                                  {source: list(range(len(texts)))}, options, request)
+                                  {source: list(range(len(texts)))}, options, request,
+                                  returned=returned)
 
 
 async def translate_groups(registry: ModelRegistry, settings: Settings, target: str,
                            texts: Sequence[str], groups: dict[str, list[int]],
                            options: TranslateOptions, request: Request | None = None,
-                           check: bool = True) -> list[TextResult]:
+                           check: bool = True, returned: Returned = TEXTS_ONLY
+                           ) -> list[TextResult]:
     """Translate ``texts[i]`` for each i of ``groups[source]`` through pair source-target, as
-    one request: limits (unless the caller checked its own, ``check`` False) and the work
-    budget count all its sentences; every sentence is prepared and queued before the first
-    wait (so each by the translator that serves it), and one wait covers all (deadline,
-    disconnect, shutdown). Texts in no group come back blank."""
+    one request: limits (unless the caller checked its own, ``check`` False) and the cost check
+    count all its sentences; every sentence is prepared before the first is queued (so each by
+    the translator that serves it), then queued in waves (cut_waves), each wave's wait covering
+    the deadline of the whole request, disconnect and shutdown. Texts in no group come back
+    blank."""
     deadline = asyncio.get_running_loop().time() + settings.request_timeout_s
     if check:
         check_limits(texts, settings)
@@ -150,11 +253,12 @@ async def translate_groups(registry: ModelRegistry, settings: Settings, target: 
         slot = find_slot(registry, source, target)
         segmented = [split_text(texts[number]) for number in numbers]
         plans.append((slot, numbers, segmented, prepare_sentences(slot, segmented)))
-    check_cost([source for *_, sources in plans for source in sources], options, settings)
-    futures = submit_all([(slot, sources) for slot, _, _, sources in plans], options)
+    flat = [(slot, source) for slot, _, _, sources in plans for source in sources]
+    check_cost([source for _, source in flat], options, settings, returned)
     results: list[Translation] = []
-    if futures:
-        results = await wait_results(futures, deadline, request, registry.drain_expired)
+    for start, end in cut_waves([source for _, source in flat], options, settings):
+        futures = submit_all(runs_by_slot(flat[start:end]), options, caller_of(request))
+        results += await wait_results(futures, deadline, request, registry.drain_expired)
     out = [TextResult([], [], []) for _ in texts]
     start = 0
     for _, numbers, segmented, _ in plans:
@@ -165,15 +269,37 @@ async def translate_groups(registry: ModelRegistry, settings: Settings, target: 
     return out
 
 
-def submit_all(batches: list[tuple[ModelSlot, list[Source]]], options: TranslateOptions
-               ) -> list[asyncio.Future]:
+def runs_by_slot(items: Sequence[tuple[ModelSlot, Source]]
+                 ) -> list[tuple[ModelSlot, list[Source]]]:
+    """Consecutive sentences of one pair as one batch for submit_all (order kept)."""
+    runs: list[tuple[ModelSlot, list[Source]]] = []
+    for slot, source in items:
+        if runs and runs[-1][0] is slot:
+            runs[-1][1].append(source)
+        else:
+            runs.append((slot, [source]))
+    return runs
+
+
+def caller_of(request: Request | None) -> str:
+    """The queue's name for who sent the request: its API key's identity, else its address."""
+    if request is None:
+        return ""
+    caller = getattr(request.state, "caller", None)
+    if caller is not None:
+        return str(caller.identity)
+    return f"ip:{request.client.host}" if request.client else ""
+
+
+def submit_all(batches: list[tuple[ModelSlot, list[Source]]], options: TranslateOptions,
+               caller: str = "") -> list[asyncio.Future]:
     """Queue each pair's sentences; one future per sentence, in order. A queue that refuses
     its part cancels what the others already took."""
     futures: list[asyncio.Future] = []
     try:
         for slot, sources in batches:
             if sources:
-                futures += slot.batcher.submit(sources, options)
+                futures += slot.batcher.submit(sources, options, caller)
     except ServiceError:
         for future in futures:
             future.cancel()
@@ -182,18 +308,20 @@ def submit_all(batches: list[tuple[ModelSlot, list[Source]]], options: Translate
 
 
 async def rank_languages(registry: ModelRegistry, identifier: LanguageIdentifier,
-                         texts: Sequence[str]) -> list[list[Detection]]:
-    """Per text, the source languages the server has models for, best first (empty for a text
-    without letters)."""
-    candidates = sorted({slot.source for slot in registry.serving_slots()})
+                         texts: Sequence[str], also: Sequence[str] = ()
+                         ) -> list[list[Detection]]:
+    """Per text, the source languages the server has models for (and the languages ``also``),
+    best first (empty for a text without letters)."""
+    candidates = sorted({slot.source for slot in registry.serving_slots()} | set(also))
     return await asyncio.to_thread(identifier.detect, list(texts), candidates)
 
 
 async def detect_languages(registry: ModelRegistry, identifier: LanguageIdentifier,
-                           texts: Sequence[str]) -> list[Detection | None]:
-    """Each text's most likely source language among those the server has models for (None
-    for a text without letters)."""
-    ranked = await rank_languages(registry, identifier, texts)
+                           texts: Sequence[str], also: Sequence[str] = ()
+                           ) -> list[Detection | None]:
+    """Each text's most likely source language among those the server has models for (and
+    ``also``; None for a text without letters)."""
+    ranked = await rank_languages(registry, identifier, texts, also)
     return [options[0] if options else None for options in ranked]
 
 
@@ -202,12 +330,15 @@ def available_pairs(registry: ModelRegistry) -> str:
 
 
 async def auto_groups(registry: ModelRegistry, identifier: LanguageIdentifier, target: str,
-                      texts: Sequence[str], check_target: bool = True
+                      texts: Sequence[str], check_target: bool = True,
+                      same_language_ok: bool = False
                       ) -> tuple[dict[str, list[int]], list[Detection | None]]:
     """Each text's detected source language: {language: text numbers} (blank texts in none)
     and the detections. UnknownPair (naming the detected language and the pairs served) when a
-    text's language is unknown or, with ``check_target``, has no model to ``target``."""
-    detections = await detect_languages(registry, identifier, texts)
+    text's language is unknown or, with ``check_target``, has no model to ``target`` (texts
+    already in ``target`` excepted with ``same_language_ok``: their group stays in)."""
+    detections = await detect_languages(registry, identifier, texts,
+                                        [target.lower()] if same_language_ok else [])
     groups: dict[str, list[int]] = {}
     for number, (text, detection) in enumerate(zip(texts, detections)):
         if detection is None and text.strip():
@@ -216,6 +347,8 @@ async def auto_groups(registry: ModelRegistry, identifier: LanguageIdentifier, t
         if detection is not None:
             groups.setdefault(detection.language, []).append(number)
     for language, numbers in groups.items():
+        if same_language_ok and language == target.lower():
+            continue
         if check_target and f"{language}-{target.lower()}" not in registry.slots:
             found = detections[numbers[0]]
             raise UnknownPair(f"text {numbers[0]} was detected as {language!r} (confidence "
@@ -226,15 +359,22 @@ async def auto_groups(registry: ModelRegistry, identifier: LanguageIdentifier, t
 
 async def translate_auto(registry: ModelRegistry, identifier: LanguageIdentifier,
                          settings: Settings, target: str, texts: Sequence[str],
-                         options: TranslateOptions, request: Request | None = None
+                         options: TranslateOptions, request: Request | None = None,
+                         returned: Returned = TEXTS_ONLY
                          ) -> tuple[list[TextResult], list[Detection | None]]:
     """Translate texts whose source language is detected per text: each language's texts go
     through that pair's batcher, all as one request (translate_groups). Blank texts translate
-    to blank."""
+    to blank; texts detected as already in ``target`` (with no model of that language to
+    itself) come back unchanged, with their detection."""
     check_limits(texts, settings)
-    groups, detections = await auto_groups(registry, identifier, target, texts)
+    groups, detections = await auto_groups(registry, identifier, target, texts,
+                                           same_language_ok=True)
+    same = target.lower()
+    unchanged = [] if f"{same}-{same}" in registry.slots else groups.pop(same, [])
     results = await translate_groups(registry, settings, target, texts, groups, options,
-                                     request)
+                                     request, check=False, returned=returned)
+    for number in unchanged:
+        results[number] = TextResult.unchanged(texts[number])
     return results, detections
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from s2s.checkpoint import CheckpointError
+from s2s.checkpoint import MODEL_FORMAT, CheckpointError, load_checkpoint
 from s2s.devices import resolve_device
 from s2s.inference.search import SearchOptions
 from s2s.inference.translator import TranslateOptions, Translator, VocabularyMismatchError
@@ -80,6 +80,35 @@ def find_model_files(folder: Path) -> dict[str, Path]:
         elif (match := PAIR_FOLDER.match(path.name)) and path.is_dir() and member_files(path):
             folders[f"{match[1].lower()}-{match[2].lower()}"] = path
     return dict(sorted({**found, **folders}.items()))
+
+
+def misnamed_model_files(folder: Path) -> list[Path]:
+    """``*.pt`` files directly in the models folder that are not named ``<src>-<tgt>.pt`` (so
+    not served), e.g. a training run's ``best.pt`` copied as it was."""
+    if not folder.is_dir():
+        return []
+    return [path for path in sorted(folder.iterdir())
+            if path.suffix == ".pt" and path.is_file() and not PAIR_FILE.match(path.name)]
+
+
+def needed_name(path: Path) -> str:
+    """The name a model file must have to be served: ``<src>-<tgt>.pt`` from its metadata when
+    it is a readable model file that records its languages, else the pattern itself."""
+    try:
+        meta = load_checkpoint(path, MODEL_FORMAT).get("meta") or {}
+    except Exception:  # noqa: BLE001 - any unreadable file just gets the pattern
+        meta = {}
+    source, target = meta.get("src_lang"), meta.get("tgt_lang")
+    if (isinstance(source, str) and isinstance(target, str)
+            and PAIR_FILE.match(f"{source}-{target}.pt")):
+        return f"{source.lower()}-{target.lower()}.pt"
+    return "<src>-<tgt>.pt"
+
+
+def misnamed_hint(name: str, needed: str) -> str:
+    return (f"{name} is not served: model files must be named <src>-<tgt>.pt; rename it to "
+            f"{needed}" + (" (from its metadata)" if not needed.startswith("<") else
+                           " (e.g. de-en.pt)"))
 
 
 def file_signature(path: Path) -> tuple[int, int, int]:
@@ -172,15 +201,20 @@ class ModelRegistry:
         self.draining = False
         self.drain_expired = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop | None = None   # set by startup()
+        self.misnamed: dict[str, str] = {}   # file name -> what to rename it to (a sentence)
+        self._misnamed_cache: dict[str, tuple[tuple, str]] = {}
 
     @property
     def ready(self) -> bool:
         return self.startup_done and not self.draining and bool(self.serving_slots())
 
     def readiness(self) -> dict[str, Any]:
-        return {"ready": self.ready, "startup_done": self.startup_done,
-                "draining": self.draining,
-                "models": {pair: slot.state() for pair, slot in self.slots.items()}}
+        state = {"ready": self.ready, "startup_done": self.startup_done,
+                 "draining": self.draining,
+                 "models": {pair: slot.state() for pair, slot in self.slots.items()}}
+        if self.misnamed:
+            state["misnamed_files"] = dict(self.misnamed)
+        return state
 
     def begin_drain(self, grace_s: float) -> None:
         """Shutdown started: refuse new requests; after ``grace_s`` the waiting ones get 503
@@ -220,7 +254,9 @@ class ModelRegistry:
         batcher = Batcher(pair, translator, self.torch, max_tokens=s.max_batch_tokens,
                           max_sentences=s.max_batch_sentences, max_wait_s=s.max_wait_ms / 1000,
                           max_delay_s=s.max_delay_ms / 1000, capacity=s.queue_capacity,
-                          metrics=self.metrics, max_batch_seconds=s.max_batch_seconds)
+                          metrics=self.metrics, max_batch_seconds=s.max_batch_seconds,
+                          caller_share=s.caller_queue_share, max_groups=s.max_option_groups,
+                          retry_after_s=s.retry_after_s)
         batcher.start()
         return batcher
 
@@ -232,6 +268,8 @@ class ModelRegistry:
             if not self.slots:
                 log.warning("no model files (<src>-<tgt>.pt or <src>-<tgt>/*.pt) in %s: "
                             "not ready", self.settings.models_dir)
+            for hint in self.misnamed.values():
+                log.warning("%s", hint)
             for pair, reason in report.failed.items():
                 log.error("model %s failed to load: %s", pair, reason)
         finally:
@@ -245,6 +283,7 @@ class ModelRegistry:
             found = find_model_files(self.settings.models_dir)
             for pair, path in found.items():
                 await self._reload_one(pair, path, force, report)
+            await self._find_misnamed()
             for pair in [pair for pair in self.slots if pair not in found]:
                 slot = self.slots.pop(pair)
                 if slot.batcher is not None:
@@ -252,6 +291,25 @@ class ModelRegistry:
                 self.metrics.model_ready.labels(pair).set(0)
                 report.removed.append(pair)
             return report
+
+    async def _find_misnamed(self) -> None:
+        """Note the ``*.pt`` files that are not served for their name, with the name each
+        needs (read from its metadata in the torch thread, once per file version)."""
+        found: dict[str, str] = {}
+        cache: dict[str, tuple[tuple, str]] = {}
+        for path in misnamed_model_files(self.settings.models_dir):
+            try:
+                signature = file_signature(path)
+            except OSError:
+                continue
+            cached = self._misnamed_cache.get(path.name)
+            if cached is not None and cached[0] == signature:
+                needed = cached[1]
+            else:
+                needed = await self.torch.call(needed_name, path)
+            cache[path.name] = (signature, needed)
+            found[path.name] = misnamed_hint(path.name, needed)
+        self.misnamed, self._misnamed_cache = found, cache
 
     async def _reload_one(self, pair: str, path: Path, force: bool, report: ReloadReport) -> None:
         slot = self.slots.setdefault(pair, ModelSlot(pair, path))

@@ -15,7 +15,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.stores.sqlite import KeyStoreError, check_limit, connect, open_database
+from service.stores.sqlite import (
+    BUSY_TIMEOUT_S,
+    KeyStoreError,
+    check_limit,
+    connect,
+    open_database,
+    store_error,
+)
 
 KEYS_SCHEMA_VERSION = 1
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,128}")
@@ -62,15 +69,17 @@ class KeyStore:
     checked against the file at most every ``ttl`` seconds (``clock`` for tests)."""
 
     def __init__(self, path: str | Path, ttl: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 busy_timeout_s: float = BUSY_TIMEOUT_S):
         self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
         self.ttl = ttl
         self._clock = clock
         self._lock = threading.Lock()
         self._snapshot: dict[str, KeyLimits] = {}
         self._generation: int | None = None
         self._checked_at = -math.inf
-        open_database(self.path, KEYS_SCHEMA, "API key")
+        open_database(self.path, KEYS_SCHEMA, "API key", busy_timeout_s)
         version = self._read(lambda db: db.execute(
             "SELECT value FROM keys_meta WHERE name = 'schema_version'").fetchone()[0])
         if version != KEYS_SCHEMA_VERSION:
@@ -82,7 +91,7 @@ class KeyStore:
         """A connection in a transaction (committed on success); sqlite errors as
         KeyStoreError."""
         try:
-            db = connect(self.path)
+            db = connect(self.path, self.busy_timeout_s)
             try:
                 with db:
                     yield db
@@ -91,7 +100,7 @@ class KeyStore:
         except sqlite3.IntegrityError:
             raise KeyStoreError("that key already exists") from None
         except sqlite3.Error as error:
-            raise KeyStoreError(f"API key database {self.path}: {error}") from None
+            raise store_error(error, f"API key database {self.path}") from None
 
     def _read(self, query: Callable[[sqlite3.Connection], object]) -> object:
         with self._database() as db:

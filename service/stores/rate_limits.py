@@ -13,7 +13,14 @@ import time
 from pathlib import Path
 
 from service.stores.keys import MAX_REQUESTS_PER_MINUTE
-from service.stores.sqlite import KeyStoreError, check_limit, connect, open_database
+from service.stores.sqlite import (
+    BUSY_TIMEOUT_S,
+    KeyStoreError,
+    check_limit,
+    connect,
+    open_database,
+    store_error,
+)
 
 MICROS = 1_000_000
 WINDOW_US = 60 * MICROS         # the limits are per minute
@@ -28,18 +35,19 @@ class RateLimiter:
     times in whole microseconds so a burst of N is exactly N). Rows of identities whose budget
     is full again carry no information and are pruned about every minute."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, busy_timeout_s: float = BUSY_TIMEOUT_S):
         self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         self._next_prune = 0.0
-        open_database(self.path, RATE_SCHEMA, "rate-limit")
+        open_database(self.path, RATE_SCHEMA, "rate-limit", busy_timeout_s)
 
     def _db(self) -> sqlite3.Connection:
         """This thread's connection (autocommit: transactions are explicit); a new one after
         a fork."""
         db = getattr(self._local, "db", None)
         if db is None or self._local.pid != os.getpid():
-            db = connect(self.path, isolation_level=None)
+            db = connect(self.path, self.busy_timeout_s, isolation_level=None)
             db.execute("PRAGMA synchronous=NORMAL")   # the state need not survive a crash
             self._local.db, self._local.pid = db, os.getpid()
         return db
@@ -54,7 +62,7 @@ class RateLimiter:
             wait_us = self._transact(identity, -(-WINDOW_US // per_minute), per_minute, now_us)
             self._maybe_prune(now_us)
         except sqlite3.Error as error:
-            raise KeyStoreError(f"rate-limit database {self.path}: {error}") from None
+            raise store_error(error, f"rate-limit database {self.path}") from None
         return None if wait_us <= 0 else wait_us / MICROS
 
     def _transact(self, identity: str, interval_us: int, burst: int, now_us: int) -> int:

@@ -1,9 +1,12 @@
 """Translation suggestions (LibreTranslate's /suggest), kept durably in SQLite for later
-fine-tuning: one row per suggestion with its pair and time. Writes go through a thread (the
-event loop never waits on the disk) and commit before the client gets its answer."""
+fine-tuning: one row per suggestion with its pair, time and the caller who sent it (a digest:
+the file holds no key and no address), at most ``max_per_caller`` rows per caller. Writes go
+through a thread (the event loop never waits on the disk) and commit before the client gets its
+answer; a file locked by another process past the busy wait gives StoreBusy (503)."""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
 import time
@@ -11,37 +14,70 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from service.stores.sqlite import BUSY_TIMEOUT_S, KeyStoreError, connect, store_error
+
 SCHEMA = """CREATE TABLE IF NOT EXISTS suggestions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     source_text TEXT NOT NULL, suggested TEXT NOT NULL,
-    source TEXT NOT NULL, target TEXT NOT NULL, created REAL NOT NULL)"""
+    source TEXT NOT NULL, target TEXT NOT NULL, created REAL NOT NULL,
+    caller TEXT)"""
+CALLER_INDEX = "CREATE INDEX IF NOT EXISTS suggestions_caller ON suggestions (caller)"
+
+
+class SuggestionLimitReached(KeyStoreError):
+    """The caller already has ``max_per_caller`` suggestions stored."""
+
+
+def caller_digest(identity: str) -> str:
+    return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 class SuggestionStore:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S):
         self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(suggestions)")}
+            if "caller" not in columns:   # a file of an older version
+                db.execute("ALTER TABLE suggestions ADD COLUMN caller TEXT")
+            db.execute(CALLER_INDEX)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         """A connection in a transaction (committed on success), closed afterwards (sqlite3's
-        own context manager commits but leaves the connection open)."""
-        db = sqlite3.connect(self.path, timeout=10)
+        own context manager commits but leaves the connection open); sqlite3 errors as
+        StoreBusy / KeyStoreError."""
         try:
-            with db:
-                yield db
-        finally:
-            db.close()
+            db = connect(self.path, self.busy_timeout_s)
+            try:
+                with db:
+                    yield db
+            finally:
+                db.close()
+        except sqlite3.Error as error:
+            raise store_error(error, f"suggestions database {self.path}") from None
 
-    def add(self, source_text: str, suggested: str, source: str, target: str) -> None:
+    def add(self, source_text: str, suggested: str, source: str, target: str,
+            caller: str | None = None, max_per_caller: int | None = None) -> None:
+        """Store a suggestion; SuggestionLimitReached when ``caller`` (an identity, kept as a
+        digest) already has ``max_per_caller`` rows."""
+        digest = None if caller is None else caller_digest(caller)
         with self._lock, self._connect() as db:
-            db.execute("INSERT INTO suggestions (source_text, suggested, source, target, created)"
-                       " VALUES (?, ?, ?, ?, ?)",
-                       (source_text, suggested, source, target, time.time()))
+            db.execute("BEGIN IMMEDIATE")   # the count and the insert as one (other processes)
+            if digest is not None and max_per_caller is not None:
+                count = db.execute("SELECT COUNT(*) FROM suggestions WHERE caller = ?",
+                                   (digest,)).fetchone()[0]
+                if count >= max_per_caller:
+                    raise SuggestionLimitReached(
+                        f"this caller already stored {count} suggestions; the limit is "
+                        f"max_suggestions_per_caller={max_per_caller}")
+            db.execute("INSERT INTO suggestions (source_text, suggested, source, target, created,"
+                       " caller) VALUES (?, ?, ?, ?, ?, ?)",
+                       (source_text, suggested, source, target, time.time(), digest))
 
     def all(self) -> list[tuple[str, str, str, str]]:
         """(source_text, suggested, source, target), oldest first."""

@@ -13,14 +13,20 @@ from service.formats.markup.segment import Node, Segment, Tag
 
 MARK = "\u2581"  # SentencePiece's word-start mark
 USABLE_MATCH = 0.5  # least share of source piece characters found in the text
+SCAN_PER_UNIT = 32  # aligned units looked at per unit (and node) to find elements' own units
+
+
 @dataclass(frozen=True)
 class AlignedText:
-    """One translated segment."""
+    """One translated segment. ``offsets`` (optional): row i of ``attention`` holds the
+    weights of source pieces offsets[i], offsets[i] + 1, ... (a block-diagonal attention of
+    several sentences without its zeros, which would take quadratic room)."""
 
     source_pieces: list[str]
     target_pieces: list[str]
     attention: list[list[float]]
     text: str
+    offsets: list[int] | None = None
 
 
 @dataclass(slots=True)
@@ -90,11 +96,18 @@ def _argmax(row: Sequence[Any], columns: int) -> int | None:
     return -max(finite)[1] if finite else None
 
 
-def _alignment(attention: Sequence[Sequence[Any]] | None, targets: int, sources: int
-               ) -> list[int | None]:
-    """Source piece of each target piece; proportional when the attention says nothing."""
+def _alignment(attention: Sequence[Sequence[Any]] | None, targets: int, sources: int,
+               offsets: Sequence[Any] | None = None) -> list[int | None]:
+    """Source piece of each target piece; proportional when the attention says nothing.
+    Row i's first weight is for source piece offsets[i] (0 without offsets)."""
     rows = list(attention if attention is not None else [])[:targets]
-    links = [_argmax(row, sources) for row in rows] + [None] * (targets - len(rows))
+    shifts = [int(offset) for offset in offsets[:len(rows)]] if offsets is not None else []
+    shifts += [0] * (len(rows) - len(shifts))
+    links: list[int | None] = []
+    for row, shift in zip(rows, shifts):
+        found = _argmax(row, sources - shift) if 0 <= shift < sources else None
+        links.append(None if found is None else found + shift)
+    links += [None] * (targets - len(rows))
     if sources and all(link is None for link in links):
         links = [target * sources // targets for target in range(targets)]
     return links
@@ -126,13 +139,14 @@ def segment_units(segment: Segment, translation: Any) -> list[Unit]:
     """The target units of a translation, with a fallback for every unusable part."""
     targets = [str(piece) for piece in translation.target_pieces]
     attention = translation.attention
+    offsets = getattr(translation, "offsets", None)
     if not targets:
         targets, attention = _word_pieces(str(translation.text)), None
     spans, share = _piece_spans(segment.text, [str(p) for p in translation.source_pieces])
     if share < USABLE_MATCH:
         spans, _ = _piece_spans(segment.text, _word_pieces(segment.text))
         attention = None
-    links = _alignment(attention, len(targets), len(spans))
+    links = _alignment(attention, len(targets), len(spans), offsets)
     cuts = sorted({bound for node in segment.nodes[1:] for bound in (node.start, node.end)})
     return _units(targets, links, spans, segment.text, cuts)
 
@@ -152,19 +166,30 @@ class _Box:
 
 
 class _Sources:
-    """The aligned units by source position, to find those inside an element quickly."""
+    """The aligned units by source position, to find those inside an element quickly.
 
-    def __init__(self, units: list[Unit]) -> None:
+    Each element looks at the units aligned into its characters, so nested elements look at
+    the same units again: deep nesting over many words would take quadratic time. ``budget``
+    bounds the units looked at in all (SCAN_PER_UNIT per unit and node); past it ``inside``
+    says None and the element is placed by the positions of its first and last characters."""
+
+    def __init__(self, units: list[Unit], nodes: int = 0) -> None:
         spans = sorted((unit.src[0], unit.src[1], index)
                        for index, unit in enumerate(units) if unit.src)
         self.spans = spans
         self.starts = [start for start, _, _ in spans]
         self.longest = max((end - start for start, end, _ in spans), default=0)
+        self.budget = SCAN_PER_UNIT * (len(units) + nodes) + 4096
 
-    def inside(self, node: Node, lo: int, hi: int) -> list[int]:
-        """Sorted units in lo..hi aligned to characters of node (a point strictly inside)."""
+    def inside(self, node: Node, lo: int, hi: int) -> list[int] | None:
+        """Sorted units in lo..hi aligned to characters of node (a point strictly inside);
+        None once the budget is spent."""
         first = bisect_right(self.starts, node.start - self.longest - 1)
         last = bisect_left(self.starts, node.end)
+        if last - first > self.budget:
+            self.budget = 0
+            return None
+        self.budget -= last - first
         found = [index for start, end, index in self.spans[first:last]
                  if lo <= index < hi and (node.start < start if start == end
                                            else end > node.start)]
@@ -213,9 +238,9 @@ def _step_out(point: _Box, strong: list[_Box], starts: list[int]) -> None:
 class Placement:
     """Places a segment's tree over target units, top down with an explicit stack."""
 
-    def __init__(self, units: list[Unit]) -> None:
+    def __init__(self, units: list[Unit], nodes: int = 0) -> None:
         self.size = len(units)
-        self.sources = _Sources(units)
+        self.sources = _Sources(units, nodes)
         self.anchors = _anchors(units)
         self.boxes: dict[Node, _Box] = {}
 
@@ -240,6 +265,10 @@ class Placement:
         weak: list[tuple[Node, _Box]] = []
         for child in node.children:
             own = [] if child.atom else self.sources.inside(child, parent.lo, parent.hi)
+            if own is None:  # over the budget: the units at its first and after its last char
+                lo = min(max(self.anchor(child.start), parent.lo), parent.hi)
+                hi = min(max(self.anchor(child.end), lo), parent.hi)
+                own = list(range(lo, hi)) if hi - lo <= 1 else [lo, hi - 1]
             if own:
                 box = _Box(own[0], own[-1] + 1, own)
             else:
@@ -262,13 +291,33 @@ class Placement:
         """Points leave siblings' ranges; an element with text but no aligned unit wraps the
         unit at its point when no sibling holds it."""
         starts = [box.lo for box in strong]
-        taken = {index for box in strong for index in range(box.lo, box.hi)}
+        held = _Ranges(strong)
+        taken: set[int] = set()
         for child, box in weak:
             _step_out(box, strong, starts)
             if (not child.atom and child.end > child.start and box.lo < parent.hi
-                    and box.lo not in taken):
+                    and box.lo not in taken and not held.holds(box.lo)):
                 box.hi = box.lo + 1
                 taken.add(box.lo)
+
+
+class _Ranges:
+    """The union of the boxes' unit ranges, merged, to ask whether one holds a unit (a set of
+    all their units would take the parent's whole range at every level of nesting)."""
+
+    def __init__(self, boxes: list[_Box]) -> None:
+        merged: list[list[int]] = []
+        for lo, hi in sorted((box.lo, box.hi) for box in boxes if box.hi > box.lo):
+            if merged and lo <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        self.los = [lo for lo, _ in merged]
+        self.his = [hi for _, hi in merged]
+
+    def holds(self, unit: int) -> bool:
+        found = bisect_right(self.los, unit) - 1
+        return found >= 0 and unit < self.his[found]
 
 
 def _unclosed(node: Node) -> bool:

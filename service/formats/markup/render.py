@@ -10,19 +10,29 @@ from service.formats.markup.segment import Segment, Splitter, Tag
 from service.formats.markup.tokenize import MarkupError, tokenize
 
 ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\u00a0": "&nbsp;"}
-def _outside(group: list[Tag], gap: int) -> int:
-    """A space's gap moved out of elements: before the start tags and after the end tags
-    that touch it (a space right inside an element's edge is moved out of it)."""
-    while gap > 0 and group[gap - 1].opens:
-        gap -= 1
-    while gap < len(group) and group[gap].closes:
-        gap += 1
-    return gap
+def _outside_all(group: list[Tag]) -> list[int]:
+    """Each gap (0..len) of a run of tags moved out of elements: before the start tags and
+    after the end tags that touch it (a space right inside an element's edge is moved out of
+    it). Linear: how far a gap moves left over start tags, and from there right over end tags,
+    is computed once for all gaps (walking from each gap was quadratic in a run of tags)."""
+    size = len(group)
+    after_ends = list(range(size + 1))  # from gap i, past the end tags that follow
+    for index in range(size - 1, -1, -1):
+        if group[index].closes:
+            after_ends[index] = after_ends[index + 1]
+    moved: list[int] = []
+    left = 0  # gap i moved left past the start tags before it
+    for gap in range(size + 1):
+        if gap == 0 or not group[gap - 1].opens:
+            left = gap
+        moved.append(after_ends[left])
+    return moved
 
 
 def _gaps(group: list[Tag], where: str) -> set[int]:
     """Gaps (0..len) of a run of tags that get a space; where is start, inner, end or both."""
-    gaps = {_outside(group, index) for index in range(len(group) + 1)
+    moved = _outside_all(group)
+    gaps = {moved[index] for index in range(len(group) + 1)
             if (index > 0 and group[index - 1].ws_after)
             or (index < len(group) and group[index].ws_before)}
     if where in ("start", "both"):
@@ -77,7 +87,7 @@ def _assemble(events: list[Unit | Tag], entities: dict[str, str]) -> str:
 
 def _render_segment(segment: Segment, translation: Any) -> str:
     units = segment_units(segment, translation)
-    boxes = Placement(units).run(segment.root)
+    boxes = Placement(units, len(segment.nodes)).run(segment.root)
     return _assemble(events(segment, boxes, units), segment.entities)
 
 

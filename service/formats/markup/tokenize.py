@@ -4,9 +4,18 @@ tokenizer only), so untouched markup is re-emitted byte for byte."""
 from __future__ import annotations
 
 import html as html_entities
+import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
+
+# Closers the stdlib searches for from a "<!--" or "<![": supersets of its patterns (Python
+# 3.11: "--\s*>", "]\s*]\s*>", "]\s*>"; later versions also end comments with "--!>").
+_COMMENT_CLOSE = re.compile(r"-[\s!]*>")
+_SECTION_CLOSE = re.compile(r"\]\s*>")
+_SECTION_NAME = re.compile(r"[a-zA-Z][-_.a-zA-Z0-9]*\s*")  # as the stdlib scans it
+_SECTION_NAMES = frozenset({"temp", "cdata", "ignore", "include", "rcdata", "if", "else",
+                            "endif"})  # those whose closer the stdlib searches for
 
 
 class MarkupError(ValueError):
@@ -36,6 +45,8 @@ class _Recorder(HTMLParser):
         self.marks: list[tuple[int, int, str, str, int | None]] = []
         self._close_for: str | None = None
         self._close_at = -1
+        self._closers_for: str | None = None
+        self._comment_close_at = self._section_close_at = -1
 
     def _mark(self, kind: str, name: str = "", own: int | None = None) -> None:
         line, column = self.getpos()
@@ -79,8 +90,33 @@ class _Recorder(HTMLParser):
             self._close_at = self.rawdata.rfind(">")
         return self._close_at
 
+    def _last_closers(self) -> tuple[int, int]:
+        """Start of the last possible comment and marked-section closer in the buffer (found
+        once per buffer, linear: every closer ends at its own ">")."""
+        if self._closers_for is not self.rawdata:
+            self._closers_for = self.rawdata
+            self._comment_close_at = max(
+                (found.start() for found in _COMMENT_CLOSE.finditer(self.rawdata)), default=-1)
+            self._section_close_at = max(
+                (found.start() for found in _SECTION_CLOSE.finditer(self.rawdata)), default=-1)
+        return self._comment_close_at, self._section_close_at
+
+    def parse_comment(self, i: int, report: int = 1) -> int:
+        """A "<!--" that no closer follows is "incomplete" at once. (The stdlib searches the
+        rest of the input for each one, even when a ">" ends it as text a few characters on:
+        quadratic time on thousands of them.)"""
+        if self._last_closers()[0] < i + 2:
+            return -1
+        return super().parse_comment(i, report)
+
     def parse_marked_section(self, i: int, report: int = 1) -> int:
-        """``<![foo[`` makes the stdlib assert: take it as a bogus declaration up to ``>``."""
+        """``<![foo[`` makes the stdlib assert: take it as a bogus declaration up to ``>``. One
+        that no closer follows is "incomplete" at once (the stdlib would search the rest of
+        the input for each)."""
+        if self._last_closers()[1] < i + 3:
+            name = _SECTION_NAME.match(self.rawdata, i + 3)
+            if name and name.group().strip().lower() in _SECTION_NAMES:
+                return -1
         try:
             return super().parse_marked_section(i, report)
         except AssertionError:
@@ -116,7 +152,19 @@ def _line_starts(text: str) -> list[int]:
 
 
 def tokenize(html: str) -> list[Token]:
-    """The tokens of html; their raw texts joined give html back exactly."""
+    """The tokens of html; their raw texts joined give html back exactly.
+
+    What follows the last ">" is one text token: no tag, comment or declaration can end there,
+    and the stdlib, at the end of the input, would search the rest of it for a ">" from each
+    "<" in it (quadratic time on thousands of unclosed "<!--", "</x" or "<?")."""
+    head_end = html.rfind(">") + 1
+    tokens = _tokenize(html[:head_end]) if head_end else []
+    if head_end < len(html):
+        tokens.append(Token("text", "", html[head_end:]))
+    return tokens
+
+
+def _tokenize(html: str) -> list[Token]:
     recorder = _Recorder()
     failed_at: tuple[int, int] | None = None
     try:
