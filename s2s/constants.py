@@ -20,6 +20,6 @@ MAX_LEN_A = 1.5
 MAX_LEN_B = 10
 DECODE_BATCH_TOKENS = 4000    # padded source pieces per decoding batch (rows x longest)
 
-# lexical shortlist built at the end of training (s2s.inference.shortlist)
+# lexical shortlist built at the end of training (s2s.shortlist)
 SHORTLIST_PER_SOURCE = 30
 SHORTLIST_FREQUENT = 300

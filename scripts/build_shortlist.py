@@ -13,8 +13,8 @@ import sys
 
 from s2s.checkpoint import MODEL_FORMAT, CheckpointError, atomic_save, load_checkpoint
 from s2s.constants import SHORTLIST_FREQUENT, SHORTLIST_PER_SOURCE
-from s2s.inference.model_file import model_from_payload
-from s2s.inference.shortlist import Shortlist
+from s2s.model.model_file import model_from_payload
+from s2s.shortlist import Shortlist
 from s2s.training.corpus_files import DataError, read_parallel
 
 from .cli_common import fail, make_parser

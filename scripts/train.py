@@ -17,8 +17,8 @@ from pathlib import Path
 from s2s.checkpoint import CheckpointError
 from s2s.config import ConfigError, load_config
 from s2s.devices import DeviceError, resolve_device
-from s2s.inference.model_file import load_model_file
 from s2s.model import count_parameters
+from s2s.model.model_file import load_model_file
 from s2s.tokenizer import TokenizerError
 from s2s.training.corpus_files import DataError
 from s2s.training.distributed import init_from_env

@@ -32,7 +32,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from service.errors import StartupError
+from service.formats.documents import SUPPORTED_FORMATS
 from service.http.frontend import STATIC
 from service.http.handlers import add_error_handlers
 from service.http.middleware import (
@@ -44,10 +44,11 @@ from service.http.middleware import (
 from service.http.routes import ROUTERS
 from service.http.server import redact_access_log
 from service.serving.metrics import Metrics
-from service.serving.registry import ModelRegistry, TranslatorFactory
+from service.serving.registry import ModelRegistry, TranslatorFactory, check_models_dir
 from service.settings import Settings
 from service.state import Service
 from service.stores.files import FileStore
+from service.stores.glossaries import GlossaryStore
 from service.stores.keys import KeyStore
 from service.stores.rate_limits import RateLimiter
 from service.stores.suggestions import SuggestionStore
@@ -55,20 +56,11 @@ from service.stores.suggestions import SuggestionStore
 log = logging.getLogger("service")
 
 
-def check_models_dir(settings: Settings) -> None:
-    """StartupError unless the models folder exists (a typo there would otherwise serve
-    nothing, forever not ready)."""
-    folder = Path(settings.models_dir)
-    if not folder.is_dir():
-        where = "is not a folder" if folder.exists() else "does not exist"
-        raise StartupError(f"the models folder {folder} {where} (models_dir / S2S_MODELS_DIR "
-                           f"/ --models-dir; it holds <src>-<tgt>.pt model files)")
-
-
 def make_files(settings: Settings) -> FileStore | None:
     if settings.files_dir is None:
         return None
-    return FileStore(settings.files_dir, settings.file_ttl_s, settings.max_stored_file_bytes)
+    return FileStore(settings.files_dir, settings.file_ttl_s, settings.max_stored_file_bytes,
+                     extensions=SUPPORTED_FORMATS)
 
 
 def create_app(settings: Settings | None = None,
@@ -87,7 +79,9 @@ def create_app(settings: Settings | None = None,
                       else KeyStore(settings.keys_db, busy_timeout_s=busy),
                       limiter=None if rate_file is None
                       else RateLimiter(rate_file, busy_timeout_s=busy),
-                      files=make_files(settings))
+                      files=make_files(settings),
+                      glossaries=None if settings.glossaries_db is None
+                      else GlossaryStore(settings.glossaries_db, busy_timeout_s=busy))
     app = FastAPI(title="s2s translation service", version="0.1.0", lifespan=_lifespan,
                   docs_url=None, redoc_url=None,
                   description="LSTM + attention NMT with dynamic batching. Errors are JSON "

@@ -1,4 +1,4 @@
-"""The one batching rule (s2s.inference.batching): padded size within a budget."""
+"""The one batching rule (s2s.batching): padded size within a budget."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from s2s.inference.batching import BatchBudget, cut_sorted, plan_batches
+from s2s.batching import BatchBudget, cut_sorted, plan_batches
 
 
 def random_lengths(seed: int = 4) -> list[int]:

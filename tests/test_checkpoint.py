@@ -16,7 +16,7 @@ from s2s.checkpoint import (
     average_state_dicts,
     load_checkpoint,
 )
-from s2s.inference.model_file import load_model_file, save_model_file
+from s2s.model.model_file import load_model_file, save_model_file
 from s2s.training.run_folder import RunFolder
 
 

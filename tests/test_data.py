@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from s2s.inference.batching import BatchBudget, cut_sorted
+from s2s.batching import BatchBudget, cut_sorted
 from s2s.training.corpus_files import DataError, read_parallel
 from s2s.training.data import (
     BatchPlan,

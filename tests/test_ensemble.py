@@ -16,10 +16,10 @@ from s2s.config import TokenizerConfig
 from s2s.constants import EOS_ID
 from s2s.inference.beam import beam_search
 from s2s.inference.ensemble import Ensemble
-from s2s.inference.model_file import LoadedModel, load_model_files, save_model_file
 from s2s.inference.search import SearchOptions, greedy_search
-from s2s.inference.shortlist import Shortlist
 from s2s.inference.translator import TranslateOptions, Translator
+from s2s.model.model_file import LoadedModel, load_model_files, save_model_file
+from s2s.shortlist import Shortlist
 from s2s.tokenizer import Tokenizer
 from scripts import evaluate as evaluate_script
 from scripts import translate as translate_script

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from s2s.inference.batching import BatchBudget
+from s2s.batching import BatchBudget
 from s2s.inference.beam import beam_search
 from s2s.inference.constraints import (
     Constraints,
@@ -29,8 +29,8 @@ from s2s.inference.glossary import (
     sentence_constraints,
 )
 from s2s.inference.search import SearchOptions
-from s2s.inference.shortlist import Shortlist
 from s2s.inference.translator import TranslateOptions, Translator
+from s2s.shortlist import Shortlist
 from s2s.training.demo_task import generate_pairs
 from tests.scripted_model import BOS_ID, EOS_ID, ScriptedModel, source
 

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from s2s.inference.batching import BatchBudget
+from s2s.batching import BatchBudget
 from s2s.inference.beam import beam_search, beam_steps
 from s2s.inference.decode import decode_steps
 from s2s.inference.interrupt import DecodingInterrupted, Interrupt, run_to_end

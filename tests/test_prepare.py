@@ -143,7 +143,7 @@ def test_holdout_is_seeded_and_kept_out_of_training(corpus, tmp_path):
 def test_fine_tuning_starts_from_the_model_file(tmp_path):
     base = Trainer.build(tiny_demo_config(tmp_path / "base", max_steps=3))
     base.train()
-    from s2s.inference.model_file import load_model_file
+    from s2s.model.model_file import load_model_file
 
     loaded = load_model_file(tmp_path / "base" / "model.pt")
     config = fine_tuning_config(tiny_demo_config(tmp_path / "tuned", max_steps=1, lr=1e-4),

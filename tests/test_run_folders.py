@@ -11,7 +11,7 @@ import yaml
 
 from s2s.checkpoint import TRAIN_STATE_FORMAT, atomic_save, load_checkpoint
 from s2s.config import ConfigError, load_config
-from s2s.inference.model_file import load_model_file
+from s2s.model.model_file import load_model_file
 from s2s.training.run_folder import RunFolder, RunFolderError
 from s2s.training.trainer import LanguageMismatchError, Trainer, fine_tuning_config
 from scripts import average_checkpoints, prepare, train

@@ -152,7 +152,7 @@ def test_beam_search_decodes_one_row_per_sentence_at_the_first_step():
 def test_search_maps_output_space_positions_back_to_vocabulary_ids():
     """With a restriction, a step scores positions in the output space; the hypotheses hold
     the vocabulary ids those positions stand for."""
-    from s2s.inference.shortlist import Restriction
+    from s2s.shortlist import Restriction
 
     model = ScriptedModel({BOS_ID: {6: 2.0}, 6: {EOS_ID: 3.0}})
     shared = torch.tensor([0, 1, 2, 3, 6])          # position 4 is vocabulary id 6

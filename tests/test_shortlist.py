@@ -8,7 +8,7 @@ import torch
 from s2s.constants import SPECIAL_IDS
 from s2s.inference.beam import beam_search
 from s2s.inference.search import SearchOptions, greedy_search
-from s2s.inference.shortlist import Restriction, Shortlist
+from s2s.shortlist import Restriction, Shortlist
 
 # source piece 5 always comes with target 9, source 6 with target 10; target 4 is everywhere
 SRC = [[5, 7], [5, 8], [6, 7], [6, 8], [5, 6]]

@@ -29,8 +29,8 @@ from s2s.inference.search import (
     gnmt_length_penalty,
     length_limits,
 )
-from s2s.inference.shortlist import Restriction
 from s2s.inference.step import OutputSpace, StepModel, row_vocab_ids, select_space, start, vocab_ids
+from s2s.shortlist import Restriction
 
 NEG_INF = float("-inf")
 

@@ -42,8 +42,8 @@ from s2s.inference.beam import (
 )
 from s2s.inference.interrupt import NO_INTERRUPT, Interrupt, Steps, run_to_end
 from s2s.inference.search import Hypothesis, SearchOptions, apply_constraints
-from s2s.inference.shortlist import Restriction, Shortlist
 from s2s.inference.step import StepModel, vocab_ids
+from s2s.shortlist import Restriction, Shortlist
 
 Phrase = tuple[int, ...]
 

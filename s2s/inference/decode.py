@@ -1,4 +1,4 @@
-"""Decode many piece-id sequences: plan batches (s2s.inference.batching), search, restore order.
+"""Decode many piece-id sequences: plan batches (s2s.batching), search, restore order.
 
 ``decode_steps`` yields after every decoding step (see s2s.inference.interrupt). Sentences with
 lexical constraints (s2s.inference.constraints) are batched apart from those without, which
@@ -10,13 +10,13 @@ from collections.abc import Sequence
 
 import torch
 
-from s2s.inference.batching import BatchBudget, pad, plan_batches
+from s2s.batching import BatchBudget, pad, plan_batches
 from s2s.inference.beam import beam_steps
 from s2s.inference.constraints import Constraints, constrained_beam_steps, restriction_with
 from s2s.inference.interrupt import NO_INTERRUPT, Interrupt, Steps, run_to_end
 from s2s.inference.search import Hypothesis, SearchOptions, greedy_steps
-from s2s.inference.shortlist import Shortlist
 from s2s.inference.step import StepModel
+from s2s.shortlist import Shortlist
 
 
 def batch_steps(model: StepModel, sources: Sequence[Sequence[int]], search: SearchOptions,

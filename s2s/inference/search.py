@@ -14,8 +14,8 @@ import torch
 
 from s2s.constants import BEAM_SIZE, BOS_ID, EOS_ID, LENGTH_PENALTY, MAX_LEN_A, MAX_LEN_B, UNK_ID
 from s2s.inference.interrupt import NO_INTERRUPT, Interrupt, Steps, run_to_end
-from s2s.inference.shortlist import Restriction
 from s2s.inference.step import StepModel, select_space, start, vocab_ids
+from s2s.shortlist import Restriction
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Search drives decoding one token at a time through three calls and never looks inside what they
 return: ``encode_for_steps`` gives an encoding (one entry per sentence) and a decoder state (one
-row per hypothesis); ``output_space`` turns a restriction (s2s.inference.shortlist) into what
+row per hypothesis); ``output_space`` turns a restriction (s2s.shortlist) into what
 ``decode_step`` scores; ``decode_step`` gives log-probabilities over that space. The encoding and
 the space keep or reorder sentences with ``select``; the state keeps or reorders rows. Row r of a
 step belongs to sentence r // group, where group is the rows per sentence (beams).
@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import torch
 
-from s2s.inference.shortlist import Restriction
+from s2s.shortlist import Restriction
 
 
 class Selectable(Protocol):

@@ -2,7 +2,7 @@
 
 Two steps, so a caller that queues work (the service) tokenizes and checks each text once:
 ``prepare(texts)`` encodes them into ``Source``s, checking each length against the model's limit;
-``translate_sources(sources, options)`` plans batches (s2s.inference.batching), decodes (greedy
+``translate_sources(sources, options)`` plans batches (s2s.batching), decodes (greedy
 for beam size 1, else beam search) and puts the results back in input order. ``translate`` does
 both. Empty or whitespace-only input gives empty output; input longer than the model's maximum
 source length raises InputTooLongError (callers may split it at sentence boundaries first, see
@@ -30,22 +30,22 @@ import torch
 from torch import nn
 
 from s2s import torch_compat
+from s2s.batching import BatchBudget
 from s2s.constants import DECODE_BATCH_TOKENS, UNK_ID
 from s2s.devices import cpu_has_native_bf16, resolve_device
-from s2s.inference.batching import BatchBudget
 from s2s.inference.constraints import Constraints, continuing_pieces
 from s2s.inference.decode import decode_steps
 from s2s.inference.ensemble import step_model
 from s2s.inference.glossary import Glossary, GlossaryError, sentence_constraints
 from s2s.inference.interrupt import NO_INTERRUPT, Interrupt, Steps, run_to_end
-from s2s.inference.model_file import (
+from s2s.inference.search import Hypothesis, SearchOptions
+from s2s.model.model_file import (
     LoadedModel,
     VocabularyMismatchError,
     check_same_vocabulary,
     load_model_file,
     load_model_files,
 )
-from s2s.inference.search import Hypothesis, SearchOptions
 
 __all__ = ["Candidate", "Constraints", "Glossary", "GlossaryError", "InputTooLongError", "Source",
            "TranslateOptions", "Translation", "Translator", "VocabularyMismatchError",

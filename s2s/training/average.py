@@ -12,12 +12,12 @@ from s2s.checkpoint import (
     load_checkpoint,
 )
 from s2s.config import saved_config_from_dict
-from s2s.inference.model_file import (
+from s2s.model import Seq2Seq, upgrade_state_dict
+from s2s.model.model_file import (
     save_model_file,
     shortlist_from_payload,
     tokenizer_from_payload,
 )
-from s2s.model import Seq2Seq, upgrade_state_dict
 
 
 def average_training_states(paths: Sequence[str | Path], output: str | Path) -> None:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from s2s.batching import BatchBudget, cut_sorted
 from s2s.constants import BOS_ID, EOS_ID, PAD_ID
-from s2s.inference.batching import BatchBudget, cut_sorted
 from s2s.model import Seq2Seq
 from s2s.training.corpus_files import DataError
 from s2s.training.shards import TrainingSet

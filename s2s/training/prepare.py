@@ -36,8 +36,8 @@ from s2s.checkpoint import (
     load_checkpoint,
 )
 from s2s.config import Config, CorpusConfig, expand_env
-from s2s.inference.shortlist import Shortlist
 from s2s.ragged import positions_within
+from s2s.shortlist import Shortlist
 from s2s.tokenizer import Tokenizer, train_sentencepiece
 from s2s.training.corpus_files import (
     DataError,

@@ -24,14 +24,14 @@ from s2s.allocator import keep_freed_memory
 from s2s.checkpoint import FORMAT_VERSION, TRAIN_STATE_FORMAT, CheckpointError, load_checkpoint
 from s2s.config import Config, saved_config_from_dict
 from s2s.devices import resolve_device, training_amp_dtype
-from s2s.inference.model_file import (
+from s2s.model import Seq2Seq, count_parameters, upgrade_state_dict
+from s2s.model.model_file import (
     LoadedModel,
     save_model_file,
     tokenizer_from_payload,
     tokenizer_payload,
 )
-from s2s.inference.shortlist import Shortlist
-from s2s.model import Seq2Seq, count_parameters, upgrade_state_dict
+from s2s.shortlist import Shortlist
 from s2s.tokenizer import Tokenizer
 from s2s.training.data import Batch, BatchPlan, batch_loss
 from s2s.training.distributed import DistInfo, all_reduce_sum, broadcast_object, gather_objects

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import torch
 
+from s2s.batching import BatchBudget
 from s2s.config import Config
-from s2s.inference.batching import BatchBudget
 from s2s.inference.decode import decode_sources
 from s2s.inference.search import SearchOptions
 from s2s.model import Seq2Seq

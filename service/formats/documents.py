@@ -11,6 +11,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from service.filenames import FileError, FileTooLarge, extension_of
+
 try:  # POSIX only: serializes saves and clean-ups of processes sharing a folder
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -29,14 +31,6 @@ _LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
 _TIME = r"\d{1,3}:[0-5]\d:[0-5]\d[,.]\d{1,3}"
 _SRT_TIMING = re.compile(rf"[ \t]*{_TIME}[ \t]*-->[ \t]*{_TIME}(?:[ \t].*)?", re.ASCII)
 _SRT_INDEX = re.compile(r"[ \t]*\d{1,9}[ \t]*", re.ASCII)
-
-
-class FileError(ValueError):
-    """An upload that cannot be translated; the message is safe to show the client (400)."""
-
-
-class FileTooLarge(FileError):
-    """An upload or translated file over a size limit (413)."""
 
 
 # --------------------------------------------------------------------------- parsing
@@ -93,13 +87,6 @@ class Document:
                     raise TypeError("translations must be strings")
                 out.append(part.render(translation))
         return (_UTF8_BOM if self.bom else b"") + "".join(out).encode("utf-8")
-
-
-def extension_of(filename: str) -> str:
-    """The lower-case extension (with its dot) of a client-supplied file name, or ``""``."""
-    base = re.split(r"[\\/]", filename or "")[-1]
-    stem, dot, ext = base.rpartition(".")
-    return "." + ext.lower() if dot and stem else ""
 
 
 def kind_of(filename: str) -> str:

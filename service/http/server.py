@@ -27,6 +27,8 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from service.errors import StartupError
+from service.serving.registry import check_models_dir
 from service.settings import Settings
 
 log = logging.getLogger("service")
@@ -149,9 +151,6 @@ def make_server(app: FastAPI, settings: Settings) -> DrainingServer:
 def serve(app: FastAPI, settings: Settings) -> None:
     """Run the app until SIGTERM/SIGINT, then shut down within the grace period. SystemExit
     (non-zero, with the reason) when the server cannot start."""
-    from service.app import check_models_dir  # the app module imports this one
-    from service.errors import StartupError
-
     try:
         check_models_dir(settings)
     except StartupError as error:

@@ -6,7 +6,7 @@ sentences; a request that does not fit is refused whole with QueueFull) and retu
 per sentence. One worker task forms batches from the fair queue (serving.scheduler: sentences
 of one batch key, one from each caller in turn; the group waiting longest first once a batch is
 due; per-caller and option-group bounds), within a ``BatchBudget`` of ``max_sentences`` and
-``max_tokens`` (rows x longest source, the rule of s2s.inference.batching, which the translator
+``max_tokens`` (rows x longest source, the rule of s2s.batching, which the translator
 applies too, so it never splits the batch again), as soon as a batch is full or once no
 sentence arrived for ``max_wait_s``, counted from the later of its first item's arrival and the
 end of the previous batch, but at most ``max_delay_s`` after that. Counting from the end
@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 import torch
 
-from s2s.inference.batching import BatchBudget
+from s2s.batching import BatchBudget
 from s2s.inference.interrupt import DecodingInterrupted, Interrupt, Steps
 from s2s.inference.translator import Source, TranslateOptions, Translation
 from service.errors import CallerQueueFull, NotReady, QueueFull, TooLarge
@@ -79,9 +79,11 @@ def current_sources(translator: Translating, items: list[Item]) -> list[Source |
     prepared it (the exception where the new model refuses it)."""
     sources: list[Source | Exception] = []
     for item in items:
+        glossary = getattr(item.source, "glossary", None)   # pipeline.GlossarySource
         try:
             sources.append(item.source if item.prepared_by is translator
-                           else translator.prepare([item.source.text])[0])
+                           else translator.prepare([item.source.text],
+                                                   *([glossary] if glossary else []))[0])
         except ValueError as error:   # the new model's length limit
             sources.append(error)
     return sources

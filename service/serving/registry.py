@@ -28,6 +28,7 @@ from s2s.checkpoint import MODEL_FORMAT, CheckpointError, load_checkpoint
 from s2s.devices import resolve_device
 from s2s.inference.search import SearchOptions
 from s2s.inference.translator import TranslateOptions, Translator, VocabularyMismatchError
+from service.errors import StartupError
 from service.serving.batcher import Batcher
 from service.serving.metrics import Metrics
 from service.serving.torch_worker import TorchWorker
@@ -66,6 +67,16 @@ def member_files(path: Path) -> list[Path]:
     if not path.is_dir():
         return [path]
     return sorted(child for child in path.iterdir() if child.suffix == ".pt" and child.is_file())
+
+
+def check_models_dir(settings: Settings) -> None:
+    """StartupError unless the models folder exists (a typo there would otherwise serve
+    nothing, forever not ready)."""
+    folder = Path(settings.models_dir)
+    if not folder.is_dir():
+        where = "is not a folder" if folder.exists() else "does not exist"
+        raise StartupError(f"the models folder {folder} {where} (models_dir / S2S_MODELS_DIR "
+                           f"/ --models-dir; it holds <src>-<tgt>.pt model files)")
 
 
 def find_model_files(folder: Path) -> dict[str, Path]:

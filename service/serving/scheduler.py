@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
-from s2s.inference.batching import BatchBudget
+from s2s.batching import BatchBudget
 from s2s.inference.translator import Source, TranslateOptions, Translation
 
 

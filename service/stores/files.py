@@ -17,7 +17,7 @@ import stat
 import tempfile
 import time
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 try:  # POSIX only: serializes saves and clean-ups of processes sharing a folder
@@ -25,14 +25,13 @@ try:  # POSIX only: serializes saves and clean-ups of processes sharing a folder
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from service.formats.documents import FileTooLarge, extension_of, kind_of
+from service.filenames import FileError, FileTooLarge, extension_of
 
 # --------------------------------------------------------------------------- store
 
 _TOKEN_BYTES = 16
 _TOKEN_CHARS = 22              # len(secrets.token_urlsafe(16))
-_NAME = re.compile(rf"[A-Za-z0-9_-]{{{_TOKEN_CHARS}}}\.(?:txt|html|htm|srt|docx|pptx|odt|odp|epub)",
-                   re.ASCII)
+_NAME = re.compile(rf"[A-Za-z0-9_-]{{{_TOKEN_CHARS}}}\.[a-z0-9]{{1,8}}", re.ASCII)
 _MAX_NAME_CHARS = 64
 _DOWNLOAD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,150}", re.ASCII)
 _MAX_STEM_CHARS = 80
@@ -76,13 +75,16 @@ class FileStore:
     """
 
     def __init__(self, folder: Path, ttl_s: float, max_bytes: int,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 extensions: Collection[str] | None = None):
+        """extensions: those a stored file may have (None: any short alphanumeric one)."""
         if ttl_s <= 0 or max_bytes <= 0:
             raise ValueError("ttl_s and max_bytes must be positive")
         self.folder = Path(folder)
         self.ttl_s = ttl_s
         self.max_bytes = max_bytes
         self.clock = clock
+        self.extensions = None if extensions is None else frozenset(extensions)
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     # ---- public
@@ -92,8 +94,11 @@ class FileStore:
         ``max_bytes`` on its own).  Expired files, then the oldest, make room for it."""
         if len(data) > self.max_bytes:
             raise FileTooLarge(f"translated file is too large: more than {self.max_bytes} bytes")
-        kind_of(original_name)   # FileError for a format the service does not write
         ext = extension_of(original_name)
+        if not _NAME.fullmatch("x" * _TOKEN_CHARS + ext) or (
+                self.extensions is not None and ext not in self.extensions):
+            raise FileError("unsupported file format; supported formats: "
+                            + ", ".join(sorted(self.extensions or ())))
         suggested = download_filename(original_name, target)
         with self._locked():
             self._make_room(len(data))

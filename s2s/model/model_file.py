@@ -20,8 +20,8 @@ from s2s.checkpoint import (
     tensor_to_bytes,
 )
 from s2s.config import ModelConfig
-from s2s.inference.shortlist import Shortlist
 from s2s.model import Seq2Seq, upgrade_state_dict
+from s2s.shortlist import Shortlist
 from s2s.tokenizer import Tokenizer, TokenizerError
 
 
