@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from bench_train import machine_info
 
+from s2s.batching import BatchBudget
 from s2s.inference.search import SearchOptions
 from s2s.inference.translator import TranslateOptions, Translator
 from s2s.scoring import score_corpus
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(threads)
         translator = Translator.from_files(args.model, args.device, dtype)
         options = TranslateOptions(search=SearchOptions(beam_size=beam),
-                                   batch_tokens=batch_tokens, use_shortlist=shortlist == "on")
+                                   budget=BatchBudget(batch_tokens),
+                                   use_shortlist=shortlist == "on")
         hypotheses, seconds, tokens = time_decoding(translator, sources, options)
         record = {"model": args.model[0] if len(args.model) == 1 else args.model,
                   "members": len(args.model), "src": args.src, "sentences": len(sources),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from s2s.batching import BatchBudget
 from s2s.constants import BEAM_SIZE, DECODE_BATCH_TOKENS, LENGTH_PENALTY, MAX_LEN_A, MAX_LEN_B
 from s2s.inference.search import SearchOptions
 from s2s.inference.translator import TranslateOptions
@@ -111,7 +112,7 @@ def translate_options(args: argparse.Namespace) -> TranslateOptions:
         max_len_a=args.max_len_a, max_len_b=args.max_len_b, min_len_a=args.min_len_a,
         min_len_b=args.min_len_b, no_repeat_ngram=args.no_repeat_ngram,
         forbid_unk=args.forbid_unk)
-    return TranslateOptions(search=search, batch_tokens=args.batch_tokens,
+    return TranslateOptions(search=search, budget=BatchBudget(args.batch_tokens),
                             replace_unk=args.replace_unk, use_shortlist=not args.no_shortlist)
 
 

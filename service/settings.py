@@ -18,6 +18,8 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from s2s.constants import BEAM_SIZE, DECODE_BATCH_TOKENS
+from s2s.inference.glossary import MAX_AVOID, MAX_TERM_CHARS, MAX_TERMS
+from s2s.inference.search import SearchLimits
 
 StrList = Annotated[list[str], NoDecode]
 DEFAULT_KEYLESS_PER_MINUTE = 60   # keyless callers where a keys database exists
@@ -57,15 +59,19 @@ class Settings(BaseSettings):
     max_total_chars: int = Field(50000, ge=1)
     max_body_bytes: int = Field(1_000_000, ge=1)
     default_beam_size: int = Field(BEAM_SIZE, ge=1)
-    max_beam_size: int = Field(16, ge=1)
-    max_n_best: int = Field(16, ge=1, description="candidates per text a request may ask")
+    max_beam_size: int = Field(SearchLimits.beam_size, ge=1)
+    max_n_best: int = Field(SearchLimits.n_best, ge=1,
+                            description="candidates per text a request may ask")
 
     # bounded work per request, decided before any of it starts
-    max_output_tokens: int = Field(256, ge=1, description="most output pieces per sentence (EOS "
-                                   "counts): requests whose max_len_b is larger are refused, and "
-                                   "every sentence's limit is capped here")
-    max_output_ratio: float = Field(4.0, ge=0, description="largest max_len_a a request may ask")
-    max_length_penalty: float = Field(5.0, ge=0, description="largest length_penalty (GNMT "
+    max_output_tokens: int = Field(SearchLimits.max_len_b, ge=1,
+                                   description="most output pieces per sentence (EOS counts): "
+                                   "requests whose max_len_b is larger are refused, and every "
+                                   "sentence's limit is capped here")
+    max_output_ratio: float = Field(SearchLimits.max_len_a, ge=0,
+                                    description="largest max_len_a a request may ask")
+    max_length_penalty: float = Field(SearchLimits.length_penalty, ge=0,
+                                      description="largest length_penalty (GNMT "
                                       "alpha) a request may ask")
     max_request_sentences: int = Field(256, ge=1, description="sentences per request, after "
                                        "splitting its texts")
@@ -138,6 +144,18 @@ class Settings(BaseSettings):
     max_file_chars: int = Field(100_000, ge=1, description="most characters of an uploaded file")
     max_stored_file_bytes: int = Field(200_000_000, ge=1, description="translated files kept "
                                        "on disk at most (the oldest go first)")
+
+    # glossaries (a request's own, or stored per API key: /glossaries)
+    max_glossary_terms: int = Field(100, ge=1, le=MAX_TERMS, description="terms a glossary "
+                                    "(sent with a request or stored) may hold; 422 beyond")
+    max_glossary_avoid: int = Field(20, ge=0, le=MAX_AVOID, description="avoid phrases a "
+                                    "glossary may hold; 422 beyond")
+    max_glossary_term_chars: int = Field(100, ge=1, le=MAX_TERM_CHARS, description="characters "
+                                         "of a glossary term or avoid phrase; 422 beyond")
+    glossaries_db: Path | None = Field(None, description="SQLite file of the glossaries API "
+                                       "keys store (/glossaries); unset: storing is off (403)")
+    max_glossaries_per_caller: int = Field(50, ge=1, description="glossaries one API key may "
+                                           "store; 429 beyond")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
     @field_validator("api_keys", "cors_origins", "forwarded_allow_ips", mode="before")
@@ -164,6 +182,9 @@ class Settings(BaseSettings):
                              "adds a few hundred bytes)")
         if self.require_api_key and not (self.api_keys or self.keys_db):
             raise ValueError("require_api_key needs api_keys or keys_db (no key could pass)")
+        if self.glossaries_db is not None and not (self.api_keys or self.keys_db):
+            raise ValueError("glossaries_db needs api_keys or keys_db (stored glossaries "
+                             "belong to API keys)")
         if self.default_requests_per_minute and self.rate_limit_file() is None:
             raise ValueError("default_requests_per_minute needs rate_limit_db or keys_db")
         if self.keyless_requests_per_minute and self.rate_limit_file() is None:
@@ -180,6 +201,12 @@ class Settings(BaseSettings):
                                  "network") from None
         return self
 
+
+    def search_limits(self) -> SearchLimits:
+        """The decoding options a request may ask for, as the library checks them."""
+        return SearchLimits(beam_size=self.max_beam_size, n_best=self.max_n_best,
+                            max_len_a=self.max_output_ratio, max_len_b=self.max_output_tokens,
+                            length_penalty=self.max_length_penalty)
 
     def keys_required(self) -> bool:
         return bool(self.api_keys) or self.require_api_key

@@ -103,11 +103,11 @@ class FakeTranslator:
     def translate(self, texts, options: TranslateOptions | None = None) -> list[Translation]:
         return self.translate_sources(self.prepare(texts), options)
 
-    def translate_sources(self, sources, options: TranslateOptions | None = None,
-                          budget=None) -> list[Translation]:
-        return run_to_end(self.translation_steps(sources, options, budget))
+    def translate_sources(self, sources, options: TranslateOptions | None = None
+                          ) -> list[Translation]:
+        return run_to_end(self.translation_steps(sources, options))
 
-    def translation_steps(self, sources, options: TranslateOptions | None = None, budget=None,
+    def translation_steps(self, sources, options: TranslateOptions | None = None,
                           interrupt: Interrupt = NO_INTERRUPT):
         """``steps`` decoding steps of ``delay`` seconds each; a dropped text (interrupt)
         comes back empty."""
@@ -175,10 +175,9 @@ class RecordingTranslator:
     def translate(self, texts, options=None):
         return run_to_end(self.translation_steps(self.prepare(texts), options))
 
-    def translation_steps(self, sources, options=None, budget=None,
-                          interrupt: Interrupt = NO_INTERRUPT):
+    def translation_steps(self, sources, options=None, interrupt: Interrupt = NO_INTERRUPT):
         self.batch_sizes.append(len(sources))
-        return self.inner.translation_steps(sources, options, budget, interrupt)
+        return self.inner.translation_steps(sources, options, interrupt)
 
 
 @contextlib.asynccontextmanager

@@ -161,3 +161,13 @@ def test_search_maps_output_space_positions_back_to_vocabulary_ids():
     greedy = greedy_search(model, *source(), restriction=restriction)
     beam = beam_search(model, *source(), SearchOptions(beam_size=2), restriction)
     assert greedy[0].tokens == [6] and beam[0][0].tokens == [6]
+
+
+def test_search_limits_name_the_first_option_above_its_limit():
+    from s2s.inference.search import SearchLimitError, SearchLimits
+
+    limits = SearchLimits(beam_size=4, n_best=2)
+    limits.check(SearchOptions(beam_size=4, n_best=2))                  # at the limits: fine
+    with pytest.raises(SearchLimitError) as refused:
+        limits.check(SearchOptions(beam_size=5))
+    assert (refused.value.option, refused.value.value, refused.value.limit) == ("beam_size", 5, 4)

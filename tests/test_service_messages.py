@@ -46,19 +46,20 @@ def test_a_json_body_sent_as_a_form_or_without_a_type_is_told_the_content_type(t
 
 def test_validation_errors_name_the_field_in_plain_words(tmp_path):
     settings, factory, _ = fake_setup(tmp_path)
-    number, item, missing, native = requests(settings, factory, [
+    number, item, missing, native, beam = requests(settings, factory, [
         ("POST", "/translate", {"json": libre(5)}),
         ("POST", "/translate", {"json": libre(["a", 7])}),
         ("POST", "/translate", {"json": {"source": "de", "target": "en"}}),
-        ("POST", "/v1/translate", {"json": {"texts": "a", "source": "de", "target": "en",
+        ("POST", "/v1/translate", {"json": {"texts": "a", "source": "de", "target": "en"}}),
+        ("POST", "/v1/translate", {"json": {"texts": ["a"], "source": "de", "target": "en",
                                             "beam_size": 0}})])
     assert number.status_code == 422
     assert number.json()["error"] == "invalid request: q must be a string or a list of strings"
     assert "q[1] must be a string" in item.json()["error"]
     assert missing.json()["error"] == "invalid request: q is required"
     assert "texts must be a list of strings" in native.json()["error"]
-    assert "beam_size must be at least 1" in native.json()["error"]
-    for response in (number, item, missing, native):
+    assert "beam_size must be at least 1" in beam.json()["error"]    # SearchOptions' own words
+    for response in (number, item, missing, native, beam):
         assert not INTERNAL.search(response.text), response.text
 
 

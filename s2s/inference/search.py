@@ -8,7 +8,7 @@ in ``s2s.inference.beam`` and uses the same constraints.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -51,6 +51,35 @@ class SearchOptions:
             raise ValueError("length_penalty must be >= 0")
         if self.no_repeat_ngram < 0:
             raise ValueError("no_repeat_ngram must be >= 0")
+
+
+class SearchLimitError(ValueError):
+    """An option above a caller's limit: ``option`` (a SearchOptions field), its ``value`` and
+    the ``limit``."""
+
+    def __init__(self, option: str, value: float, limit: float):
+        super().__init__(f"{option} {value:g} is above the limit of {limit:g}")
+        self.option, self.value, self.limit = option, value, limit
+
+
+@dataclass(frozen=True)
+class SearchLimits:
+    """The largest options a caller may ask for (a server's limits): the one definition of
+    which decoding options are bounded. SearchOptions checks that options are valid at all;
+    ``check`` that they are within these. The service's settings hold the values."""
+
+    beam_size: int = 16
+    n_best: int = 16
+    max_len_a: float = 4.0
+    max_len_b: int = 256
+    length_penalty: float = 5.0
+
+    def check(self, options: SearchOptions) -> None:
+        """SearchLimitError for the first option of ``options`` above its limit."""
+        for field in fields(self):
+            value, limit = getattr(options, field.name), getattr(self, field.name)
+            if value > limit:
+                raise SearchLimitError(field.name, value, limit)
 
 
 @dataclass

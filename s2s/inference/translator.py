@@ -31,7 +31,7 @@ from torch import nn
 
 from s2s import torch_compat
 from s2s.batching import BatchBudget
-from s2s.constants import DECODE_BATCH_TOKENS, UNK_ID
+from s2s.constants import UNK_ID
 from s2s.devices import cpu_has_native_bf16, resolve_device
 from s2s.inference.constraints import Constraints, continuing_pieces
 from s2s.inference.decode import decode_steps
@@ -103,7 +103,7 @@ class Translation:
 @dataclass(frozen=True)
 class TranslateOptions:
     search: SearchOptions = SearchOptions()
-    batch_tokens: int = DECODE_BATCH_TOKENS   # source tokens per batch (rows x longest)
+    budget: BatchBudget = BatchBudget()   # each batch's rows x longest source (and rows)
     replace_unk: bool = False       # UNK -> the most attended source piece
     use_shortlist: bool = True      # score only shortlisted target pieces (if the file has one)
 
@@ -174,24 +174,23 @@ class Translator:
                 raise InputTooLongError(index, len(source), self.max_src_len)
         return sources
 
-    def translate_sources(self, sources: Sequence[Source], options: TranslateOptions | None = None,
-                          budget: BatchBudget | None = None) -> list[Translation]:
+    def translate_sources(self, sources: Sequence[Source], options: TranslateOptions | None = None
+                          ) -> list[Translation]:
         """Translations of prepared sources, in order (``translation_steps`` run to its end)."""
-        return run_to_end(self.translation_steps(sources, options, budget))
+        return run_to_end(self.translation_steps(sources, options))
 
     def translation_steps(self, sources: Sequence[Source], options: TranslateOptions | None = None,
-                          budget: BatchBudget | None = None, interrupt: Interrupt = NO_INTERRUPT
-                          ) -> Steps[list[Translation]]:
+                          interrupt: Interrupt = NO_INTERRUPT) -> Steps[list[Translation]]:
         """Translate prepared sources, yielding after every decoding step; returns their
-        translations in order. Batches fit ``budget`` (default: the options' batch_tokens), so
-        sources planned with the same budget form one batch. A source the interrupt dropped
-        gets an empty translation."""
+        translations in order. Batches fit ``options.budget``, so sources planned with the same
+        budget (the service's batcher) form one batch. A source the interrupt dropped gets an
+        empty translation."""
         options = options or TranslateOptions()
         search = options.search
         if options.replace_unk and not search.return_attention:
             search = replace(search, return_attention=True)
         shortlist = self.shortlist if options.use_shortlist else None
-        budget = budget or BatchBudget(options.batch_tokens)
+        budget = options.budget
         constraints = [s.constraints or None for s in sources]
         held = constraints if any(constraints) else None
         nbests = yield from decode_steps(self.model, [s.ids for s in sources], search, budget,

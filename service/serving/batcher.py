@@ -34,6 +34,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any, Protocol
 
@@ -101,7 +102,8 @@ def translate_batch_steps(translator: Translating, items: list[Item],
                           deadline=time.monotonic() + max_seconds)
 
     def translate(indices: list[int]) -> Steps[list]:
-        return translator.translation_steps([sources[i] for i in indices], options, budget,
+        return translator.translation_steps([sources[i] for i in indices],
+                                            replace(options, budget=budget),
                                             interrupt.subset(indices))
 
     results = list(sources)
@@ -118,7 +120,7 @@ class Translating(Protocol):
     def prepare(self, texts: Sequence[str]) -> list[Source]: ...
 
     def translation_steps(self, sources: Sequence[Source], options: TranslateOptions | None = None,
-                          budget: BatchBudget | None = None, interrupt: Interrupt = ...
+                          interrupt: Interrupt = ...
                           ) -> Steps[list[Translation]]: ...
 
     def translate(self, texts: Sequence[str], options: TranslateOptions | None = None
