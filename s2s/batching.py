@@ -9,12 +9,16 @@ to target lengths (padded target tokens per batch).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
+import numpy as np
 import torch
 
 from s2s.constants import DECODE_BATCH_TOKENS, PAD_ID
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,27 +34,47 @@ class BatchBudget:
 
     def fits(self, rows: int, longest: int) -> bool:
         """Whether ``rows`` sequences padded to ``longest`` fit (one row always does)."""
-        if rows <= 1:
-            return True
-        within_rows = self.sentences is None or rows <= self.sentences
-        return within_rows and rows * longest <= self.tokens
+        return bool(self.fits_array(np.asarray(rows), np.asarray(longest)))
+
+    def fits_array(self, rows: np.ndarray, longest: np.ndarray) -> np.ndarray:
+        """``fits`` elementwise: rows, longest and the result of one shape (numpy, int64)."""
+        rows = rows.astype(np.int64)
+        within = rows * longest.astype(np.int64) <= self.tokens
+        if self.sentences is not None:
+            within &= rows <= self.sentences
+        return within | (rows <= 1)
+
+
+    @property
+    def most_rows(self) -> int:
+        """No batch has more rows (every sequence takes at least one token)."""
+        return self.tokens if self.sentences is None else min(self.tokens, self.sentences)
+
+
+def take_batch(items: Sequence[T], length: Callable[[T], int], budget: BatchBudget,
+               start: int = 0) -> tuple[int, bool]:
+    """The greedy batch from ``items[start]`` on: the end of the longest run that fits
+    ``budget`` (at least one item), and whether the batch is full (the next item would not
+    fit, or the row cap is reached). The one cutting rule: decoding plans (``cut_sorted``),
+    the service's batcher and training (``cut_pools``, the same rule over arrays) cut with it."""
+    longest = 0
+    for end in range(start, len(items)):
+        grown = max(longest, length(items[end]))
+        if end > start and not budget.fits(end - start + 1, grown):
+            return end, True
+        longest = grown
+    return len(items), len(items) - start == budget.sentences
 
 
 def cut_sorted(indices: Sequence[int], lengths: Sequence[int], budget: BatchBudget
                ) -> list[list[int]]:
     """Cut a length-sorted index list, in order, into batches that fit ``budget``."""
     batches: list[list[int]] = []
-    current: list[int] = []
-    longest = 0
-    for index in indices:
-        grown = max(longest, lengths[index])
-        if current and not budget.fits(len(current) + 1, grown):
-            batches.append(current)
-            current, grown = [], lengths[index]
-        current.append(index)
-        longest = grown
-    if current:
-        batches.append(current)
+    start = 0
+    while start < len(indices):
+        end, _ = take_batch(indices, lengths.__getitem__, budget, start)
+        batches.append(list(indices[start:end]))
+        start = end
     return batches
 
 

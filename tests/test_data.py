@@ -126,7 +126,8 @@ def test_cut_pools_makes_the_batches_of_cut_sorted():
     rng = random.Random(2)
     lengths = sorted(rng.randint(1, 90) for _ in range(500))
     for budget in (1, 50, 200, 1000):
-        bounds = cut_pools(np.array(lengths), np.array([0]), np.array([len(lengths)]), budget)
+        bounds = cut_pools(np.array(lengths), np.array([0]), np.array([len(lengths)]),
+                           BatchBudget(budget))
         assert [tuple(b) for b in bounds.tolist()] == sorted_cut_bounds(lengths, budget)
 
 
@@ -134,7 +135,8 @@ def test_cut_pools_cuts_each_pool_as_if_alone():
     rng = np.random.default_rng(3)
     pools = [np.sort(rng.integers(1, 90, size=n)) for n in (0, 1, 37, 400, 5)]
     starts = np.cumsum([0] + [len(p) for p in pools[:-1]])
-    bounds = cut_pools(np.concatenate(pools), starts, starts + [len(p) for p in pools], 300)
+    bounds = cut_pools(np.concatenate(pools), starts, starts + [len(p) for p in pools],
+                       BatchBudget(300))
     expected = [(int(start) + a, int(start) + b) for start, pool in zip(starts, pools)
                 for a, b in sorted_cut_bounds(pool.tolist(), 300)]
     assert [tuple(b) for b in bounds.tolist()] == expected

@@ -68,8 +68,8 @@ class SearchLimits:
     which decoding options are bounded. SearchOptions checks that options are valid at all;
     ``check`` that they are within these. The service's settings hold the values."""
 
-    beam_size: int = 16
     n_best: int = 16
+    beam_size: int = 16
     max_len_a: float = 4.0
     max_len_b: int = 256
     length_penalty: float = 5.0

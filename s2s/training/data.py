@@ -107,10 +107,10 @@ def epoch_draws(data: TrainingSet, generator: torch.Generator) -> np.ndarray:
 
 
 def cut_pools(lengths: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-              budget_tokens: int) -> np.ndarray:
-    """Greedy token-budget batches of every pool at once. lengths: (n,) ascending within each
+              budget: BatchBudget) -> np.ndarray:
+    """``take_batch``'s batches of every pool at once. lengths: (n,) ascending within each
     pool [starts[p], ends[p]) -> (batches, 2) start/end positions, pool after pool, each batch
-    the most rows from its start whose count x longest fits the budget (at least one row).
+    the most rows from its start that ``budget.fits`` (at least one row).
 
     The batch of each pool is found by a binary search over its row count (count x the last
     row's length only grows with the count), all pools in one array operation."""
@@ -123,13 +123,13 @@ def cut_pools(lengths: np.ndarray, starts: np.ndarray, ends: np.ndarray,
             break
         start = position[open_pools]
         low = np.ones_like(start)
-        high = np.minimum(ends[open_pools] - start, np.maximum(1, budget_tokens // lengths[start]))
+        high = np.minimum(ends[open_pools] - start, np.maximum(1, budget.tokens // lengths[start]))
         while True:
             searching = low < high
             if not searching.any():
                 break
             middle = (low + high + 1) // 2
-            fits = middle * lengths[start + middle - 1] <= budget_tokens
+            fits = budget.fits_array(middle, lengths[start + middle - 1])
             low = np.where(searching & fits, middle, low)
             high = np.where(searching & ~fits, middle - 1, high)
         found.append(np.stack([start, start + low], axis=1))
@@ -199,7 +199,7 @@ class BatchPlan:
         order = sort_within_pools(order, pool_size, self._keys)
         starts = np.arange(0, len(order), pool_size)
         bounds = cut_pools(tgt_lens[order], starts, np.minimum(starts + pool_size, len(order)),
-                           self.batch_tokens)
+                           BatchBudget(self.batch_tokens))
         shuffled = torch.randperm(len(bounds), generator=generator).numpy()
         usable = len(bounds) - len(bounds) % self.world_size
         return order, bounds[shuffled[:usable]][self.rank::self.world_size]

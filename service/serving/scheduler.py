@@ -23,8 +23,9 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from itertools import islice
 
-from s2s.batching import BatchBudget
+from s2s.batching import BatchBudget, take_batch
 from s2s.inference.translator import Source, TranslateOptions, Translation
 
 
@@ -102,16 +103,11 @@ class Group:
 
 
 def plan(group: Group, budget: BatchBudget) -> tuple[list[Item], bool]:
-    """The sentences of the group's next batch (taken in turn) and whether it is full."""
-    chosen: list[Item] = []
-    longest = 0
-    for item in group.in_turn():
-        grown = max(longest, item.n_tokens)
-        if chosen and not budget.fits(len(chosen) + 1, grown):
-            return chosen, True
-        chosen.append(item)
-        longest = grown
-    return chosen, len(chosen) == budget.sentences
+    """The sentences of the group's next batch (taken in turn, cut by the library's one
+    batching rule) and whether it is full."""
+    candidates = list(islice(group.in_turn(), budget.most_rows + 1))
+    end, full = take_batch(candidates, lambda item: item.n_tokens, budget)
+    return candidates[:end], full
 
 
 class FairQueue:
