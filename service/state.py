@@ -10,6 +10,7 @@ from service.serving.metrics import Metrics
 from service.serving.registry import ModelRegistry
 from service.settings import Settings
 from service.stores.files import FileStore
+from service.stores.glossaries import GlossaryStore
 from service.stores.keys import KeyStore
 from service.stores.rate_limits import RateLimiter
 from service.stores.suggestions import SuggestionStore
@@ -25,3 +26,4 @@ class Service:
     keys: KeyStore | None = None
     limiter: RateLimiter | None = None
     files: FileStore | None = None
+    glossaries: GlossaryStore | None = None

@@ -53,12 +53,15 @@ def test_libretranslate_string_and_list(tmp_path):
             return one, many, alts, alts_many, form
 
     one, many, alts, alts_many, form = asyncio.run(main())
-    assert one.status_code == 200 and one.json() == {"translatedText": "fake(Hallo)"}
-    assert many.json() == {"translatedText": ["fake(Hallo)", "fake(Welt)"]}
-    assert alts.json() == {"translatedText": "fake(Hallo)",
+    assert one.status_code == 200
+    assert one.json() == {"translatedText": "fake(Hallo)", "confidence": 50.0}
+    assert many.json() == {"translatedText": ["fake(Hallo)", "fake(Welt)"],
+                           "confidence": [50.0, 50.0]}
+    assert alts.json() == {"translatedText": "fake(Hallo)", "confidence": 50.0,
                            "alternatives": ["fake(Hallo)#1", "fake(Hallo)#2"]}
     assert alts_many.json()["alternatives"] == [["fake(a)#1"], ["fake(b)#1"]]
-    assert form.status_code == 200 and form.json() == {"translatedText": ["fake(x)", "fake(y)"]}
+    assert form.status_code == 200
+    assert form.json()["translatedText"] == ["fake(x)", "fake(y)"]
 
 
 def test_empty_and_blank_texts_translate_to_empty(tmp_path):
@@ -122,7 +125,8 @@ def test_native_endpoint_with_the_real_model(models_dir):  # noqa: F811
     assert all(abs(sum(row) - 1) < 1e-3 for row in sentence["attention"])
     assert len(first["candidates"]) == 2 and len(sentence["candidates"]) == 2
     assert first["score"] == pytest.approx(sentence["score"])
-    assert empty == {"translation": "", "score": 0.0, "candidates": [], "sentences": []}
+    assert empty == {"translation": "", "score": 0.0, "confidence": 0.0, "candidates": [],
+                     "sentences": []}
 
 
 def test_sentence_translates_the_same_alone_and_in_a_batch(models_dir):  # noqa: F811

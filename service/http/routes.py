@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.http import admin, files, frontend, translate
+from service.http import admin, files, frontend, glossaries, translate
 
-ROUTERS: tuple[APIRouter, ...] = (translate.router, files.router, frontend.router, admin.router)
+ROUTERS: tuple[APIRouter, ...] = (translate.router, files.router, frontend.router, admin.router,
+                                   glossaries.router)

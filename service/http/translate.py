@@ -7,11 +7,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from s2s.inference.confidence import confidence
+from s2s.inference.glossary import Glossary
 from s2s.inference.translator import TranslateOptions, Translation
 from service.errors import InvalidRequest
 from service.http.access import authorized_body
 from service.http.body import validated
 from service.http.context import ServiceDep
+from service.http.glossaries import request_glossary
 from service.http.options import make_options
 from service.schemas import (
     CandidateOut,
@@ -41,7 +44,26 @@ from service.state import Service
 router = APIRouter()
 
 
-LIBRE_BODY = LibreTranslateRequest.model_json_schema()
+def body_schema(model: type) -> dict[str, Any]:
+    """A request model's JSON schema for openapi_extra, its nested models inlined (a
+    ``#/$defs/...`` reference would not resolve inside the OpenAPI document)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return inline(schema)
+
+
+LIBRE_BODY = body_schema(LibreTranslateRequest)
 
 
 @router.post(
@@ -54,7 +76,11 @@ async def translate_libre(request: Request, service: ServiceDep) -> dict[str, An
     query = validated(LibreTranslateRequest, await authorized_body(request, service, forms=True))
     single = isinstance(query.q, str)
     texts = [query.q] if single else query.q
+    glossary = await request_glossary(service, request, query.glossary, query.glossary_id)
+    confidences = None
     if query.format == "html":   # the markup kept, inline tags placed by the alignment
+        if glossary is not None:
+            raise InvalidRequest("a glossary works with format text only")
         check_limits(texts, service.settings)
         translated, detections = await translate_html(
             service, request, query.source, query.target, texts, make_options(service, None, 1))
@@ -63,10 +89,14 @@ async def translate_libre(request: Request, service: ServiceDep) -> dict[str, An
         check_alternatives(service, query.alternatives)
         options = make_options(service, None, query.alternatives + 1)
         results, detections = await translate_any(service, request, query.source,
-                                                  query.target, texts, options)
+                                                  query.target, texts, options,
+                                                  glossary=glossary)
         translated = [result.text for result in results]
         alternatives = [alternatives_of(result, query.alternatives) for result in results]
+        confidences = [result.confidence for result in results]
     answer: dict[str, Any] = {"translatedText": translated}
+    if confidences is not None:
+        answer["confidence"] = confidences
     if query.alternatives:
         answer["alternatives"] = alternatives
     if detections is not None:
@@ -84,14 +114,14 @@ def check_alternatives(service: Service, alternatives: int) -> None:
 
 async def translate_any(service: Service, request: Request, source: str, target: str,
                         texts: list[str], options: TranslateOptions,
-                        returned: Returned = TEXTS_ONLY
+                        returned: Returned = TEXTS_ONLY, glossary: Glossary | None = None
                         ) -> tuple[list[TextResult], list[Detection | None] | None]:
     """Through the given pair, or with source "auto" through each text's detected one."""
     if source.lower() != AUTO:
         return await translate_texts(service.registry, service.settings, source, target, texts,
-                                     options, request, returned), None
+                                     options, request, returned, glossary), None
     return await translate_auto(service.registry, service.langid, service.settings, target,
-                                texts, options, request, returned)
+                                texts, options, request, returned, glossary)
 
 
 def detected_language(detection: Detection | None) -> dict[str, Any]:
@@ -134,7 +164,7 @@ def alternatives_of(result: TextResult, wanted: int) -> list[str]:
     return alternatives
 
 
-NATIVE_BODY = NativeTranslateRequest.model_json_schema()
+NATIVE_BODY = body_schema(NativeTranslateRequest)
 
 
 @router.post("/v1/translate", response_model=NativeTranslateResponse,
@@ -143,6 +173,7 @@ NATIVE_BODY = NativeTranslateRequest.model_json_schema()
                  "application/json": {"schema": NATIVE_BODY}}}})
 async def translate_native(request: Request, service: ServiceDep) -> NativeTranslateResponse:
     query = validated(NativeTranslateRequest, await authorized_body(request, service))
+    glossary = await request_glossary(service, request, query.glossary, query.glossary_id)
     options = make_options(service, query.beam_size, query.n_best, query.replace_unk,
                            length_penalty=query.length_penalty, max_len_a=query.max_len_a,
                            max_len_b=query.max_len_b,
@@ -151,7 +182,7 @@ async def translate_native(request: Request, service: ServiceDep) -> NativeTrans
     returned = Returned(tokens=query.return_tokens,
                         candidate_attention=query.return_candidate_attention)
     results, detections = await translate_any(service, request, query.source, query.target,
-                                              query.texts, options, returned)
+                                              query.texts, options, returned, glossary)
     outputs = [text_out(r, query) for r in results]
     for output, detection in zip(outputs, detections or []):
         output.detected_language = DetectedLanguage(**detected_language(detection))
@@ -169,13 +200,16 @@ def text_out(result: TextResult, query: NativeTranslateRequest) -> TextOut:
                 translation=text, score=finite(score) if query.return_scores else None,
                 normalized_score=finite(normalized) if query.return_scores else None))
     return TextOut(
-        translation=result.text, score=finite(result.score) if query.return_scores else None,
+        translation=result.text, confidence=result.confidence,
+        score=finite(result.score) if query.return_scores else None,
         candidates=candidates,
-        sentences=[sentence_out(source, translation, query)
-                   for source, translation in zip(result.sentences, result.results)])
+        sentences=[sentence_out(source, translation, query, sure, result.verbatim is not None)
+                   for source, translation, sure in zip(result.sentences, result.results,
+                                                        result.sentence_confidences())])
 
 
-def sentence_out(source: str, result: Translation, query: NativeTranslateRequest) -> SentenceOut:
+def sentence_out(source: str, result: Translation, query: NativeTranslateRequest,
+                 sure: float, verbatim: bool = False) -> SentenceOut:
     scores = query.return_scores
     attention = query.return_attention or query.return_candidate_attention
     tokens = query.return_tokens or attention
@@ -183,13 +217,17 @@ def sentence_out(source: str, result: Translation, query: NativeTranslateRequest
     candidates = None
     if query.n_best > 1:
         candidates = [CandidateOut(
-            translation=c.text, score=finite(c.score) if scores else None,
+            translation=c.text, confidence=100.0 if verbatim else confidence(c.score,
+                                                                            len(c.tokens)),
+            score=finite(c.score) if scores else None,
             normalized_score=finite(c.normalized_score) if scores else None,
             tokens=c.tokens if tokens else None,
             attention=c.attention if query.return_candidate_attention else None)
             for c in result.alternatives]
     return SentenceOut(
-        source=source, translation=result.text, score=finite(result.score) if scores else None,
+        source=source, translation=result.text, confidence=sure,
+        glossary_met=result.constraints_met,
+        score=finite(result.score) if scores else None,
         normalized_score=finite(best.normalized_score) if scores and best else None,
         source_tokens=result.source_tokens if tokens else None,
         tokens=result.tokens if tokens else None,

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from starlette.requests import Request
 
+from s2s.inference.confidence import confidence
+from s2s.inference.glossary import Glossary, GlossaryError
 from s2s.inference.interrupt import DecodingInterrupted
 from s2s.inference.search import max_output_tokens
 from s2s.inference.translator import (
@@ -28,6 +30,7 @@ from service.errors import (
     ClientDisconnected,
     DeadlineExceeded,
     InputTooLong,
+    InvalidRequest,
     NotReady,
     OutOfMemory,
     Overloaded,
@@ -68,6 +71,23 @@ class TextResult:
     @property
     def score(self) -> float:
         return sum(r.score for r in self.results)
+
+    def sentence_confidences(self) -> list[float]:
+        """Each sentence's confidence, 0-100 (s2s.inference.confidence); a text returned
+        verbatim (already in the target language) is 100 throughout."""
+        if self.verbatim is not None:
+            return [100.0] * len(self.results)
+        return [confidence(r.score, len(r.tokens)) for r in self.results]
+
+    @property
+    def confidence(self) -> float:
+        """The text's confidence: its sentences' mean weighted by their characters (0 for a
+        text without sentences)."""
+        weights = [max(1, len(sentence)) for sentence in self.sentences]
+        if not weights or len(weights) != len(self.results):
+            return 100.0 if self.verbatim is not None else 0.0
+        scores = self.sentence_confidences()
+        return round(sum(w * c for w, c in zip(weights, scores)) / sum(weights), 1)
 
     def candidate_count(self) -> int:
         """Candidates every sentence has (0 for an empty text)."""
@@ -117,15 +137,33 @@ def find_slot(registry: ModelRegistry, source: str, target: str) -> ModelSlot:
                       f"available pairs: {available_pairs(registry)}")
 
 
-def prepare_sentences(slot: ModelSlot, texts: list[list[list[str]]]) -> list[Source]:
-    """The sentences of all texts (flattened), prepared by the pair's current translator; 413
-    for one the model cannot take."""
+@dataclass(frozen=True)
+class GlossarySource(Source):
+    """A source prepared under a glossary, which it keeps: a reload that replaces the
+    translator prepares it again with the same glossary (batcher.current_sources)."""
+
+    glossary: Glossary | None = None
+
+
+def prepare_sentences(slot: ModelSlot, texts: list[list[list[str]]],
+                      glossary: Glossary | None = None) -> list[Source]:
+    """The sentences of all texts (flattened), prepared by the pair's current translator (with
+    the glossary's constraints); 413 for one the model cannot take, 422 for one the glossary
+    cannot serve (a target term the model cannot spell, too many terms in one sentence)."""
     flat = [(number, sentence) for number, lines in enumerate(texts)
             for sentence in sentences_of(lines)]
     if not flat:
         return []
+    sentences = [sentence for _, sentence in flat]
     try:
-        return slot.translator.prepare([sentence for _, sentence in flat])
+        if not glossary:
+            return slot.translator.prepare(sentences)
+        return [GlossarySource(s.text, s.ids, s.constraints, glossary)
+                for s in slot.translator.prepare(sentences, glossary)]
+    except GlossaryError as error:
+        where = "" if error.index is None else f"text {flat[error.index][0]}: "
+        reason = str(error).split(": ", 1)[1] if error.index is not None else str(error)
+        raise InvalidRequest(f"glossary: {where}{reason}") from None
     except InputTooLongError as error:
         raise InputTooLong(
             f"text {flat[error.index][0]} has a sentence of {error.pieces} subword pieces; the "
@@ -224,25 +262,25 @@ def cut_waves(sources: Sequence[Source], options: TranslateOptions,
 
 async def translate_texts(registry: ModelRegistry, settings: Settings, source: str, target: str,
                           texts: Sequence[str], options: TranslateOptions,
-                          request: Request | None = None, returned: Returned = TEXTS_ONLY
-                          ) -> list[TextResult]:
+                          request: Request | None = None, returned: Returned = TEXTS_ONLY,
+                          glossary: Glossary | None = None) -> list[TextResult]:
     """Translate texts through the pair's batcher within the request deadline."""
     return await translate_groups(registry, settings, target, texts,
                                   {source: list(range(len(texts)))}, options, request,
-                                  returned=returned)
+                                  returned=returned, glossary=glossary)
 
 
 async def translate_groups(registry: ModelRegistry, settings: Settings, target: str,
                            texts: Sequence[str], groups: dict[str, list[int]],
                            options: TranslateOptions, request: Request | None = None,
-                           check: bool = True, returned: Returned = TEXTS_ONLY
-                           ) -> list[TextResult]:
+                           check: bool = True, returned: Returned = TEXTS_ONLY,
+                           glossary: Glossary | None = None) -> list[TextResult]:
     """Translate ``texts[i]`` for each i of ``groups[source]`` through pair source-target, as
     one request: limits (unless the caller checked its own, ``check`` False) and the cost check
     count all its sentences; every sentence is prepared before the first is queued (so each by
     the translator that serves it), then queued in waves (cut_waves), each wave's wait covering
     the deadline of the whole request, disconnect and shutdown. Texts in no group come back
-    blank."""
+    blank. A glossary constrains every sentence (Translator.prepare)."""
     deadline = asyncio.get_running_loop().time() + settings.request_timeout_s
     if check:
         check_limits(texts, settings)
@@ -252,7 +290,7 @@ async def translate_groups(registry: ModelRegistry, settings: Settings, target: 
     for source, numbers in groups.items():
         slot = find_slot(registry, source, target)
         segmented = [split_text(texts[number]) for number in numbers]
-        plans.append((slot, numbers, segmented, prepare_sentences(slot, segmented)))
+        plans.append((slot, numbers, segmented, prepare_sentences(slot, segmented, glossary)))
     flat = [(slot, source) for slot, _, _, sources in plans for source in sources]
     check_cost([source for _, source in flat], options, settings, returned)
     results: list[Translation] = []
@@ -360,7 +398,7 @@ async def auto_groups(registry: ModelRegistry, identifier: LanguageIdentifier, t
 async def translate_auto(registry: ModelRegistry, identifier: LanguageIdentifier,
                          settings: Settings, target: str, texts: Sequence[str],
                          options: TranslateOptions, request: Request | None = None,
-                         returned: Returned = TEXTS_ONLY
+                         returned: Returned = TEXTS_ONLY, glossary: Glossary | None = None
                          ) -> tuple[list[TextResult], list[Detection | None]]:
     """Translate texts whose source language is detected per text: each language's texts go
     through that pair's batcher, all as one request (translate_groups). Blank texts translate
@@ -372,7 +410,8 @@ async def translate_auto(registry: ModelRegistry, identifier: LanguageIdentifier
     same = target.lower()
     unchanged = [] if f"{same}-{same}" in registry.slots else groups.pop(same, [])
     results = await translate_groups(registry, settings, target, texts, groups, options,
-                                     request, check=False, returned=returned)
+                                     request, check=False, returned=returned,
+                                     glossary=glossary)
     for number in unchanged:
         results[number] = TextResult.unchanged(texts[number])
     return results, detections
