@@ -108,7 +108,7 @@ class FakeTranslator:
         return run_to_end(self.translation_steps(sources, options))
 
     def translation_steps(self, sources, options: TranslateOptions | None = None,
-                          interrupt: Interrupt = NO_INTERRUPT):
+                          interrupt: Interrupt = NO_INTERRUPT, n_bests=None):
         """``steps`` decoding steps of ``delay`` seconds each; a dropped text (interrupt)
         comes back empty."""
         texts = [source.text for source in sources]
@@ -127,15 +127,17 @@ class FakeTranslator:
                 break
             yield
         self.steps_run.append(len(texts) - len(dropped))
-        return [Translation("", 0.0, []) if i in dropped else self.result(text, options)
-                for i, text in enumerate(texts)]
+        wanted = n_bests or [options.search.n_best] * len(texts)
+        return [Translation("", 0.0, []) if i in dropped else self.result(text, options, n)
+                for i, (text, n) in enumerate(zip(texts, wanted))]
 
-    def result(self, text: str, options: TranslateOptions) -> Translation:
+    def result(self, text: str, options: TranslateOptions, n_best: int | None = None
+               ) -> Translation:
         if not text.strip():
             return Translation("", 0.0, [])
         source = text.split()
         candidates = []
-        for rank in range(options.search.n_best):
+        for rank in range(n_best or options.search.n_best):
             out = f"{self.name}({text.strip()})" + (f"#{rank}" if rank else "")
             tokens = out.split()
             attention = [[1.0 / len(source)] * len(source) for _ in range(len(tokens) + 1)]
@@ -175,9 +177,10 @@ class RecordingTranslator:
     def translate(self, texts, options=None):
         return run_to_end(self.translation_steps(self.prepare(texts), options))
 
-    def translation_steps(self, sources, options=None, interrupt: Interrupt = NO_INTERRUPT):
+    def translation_steps(self, sources, options=None, interrupt: Interrupt = NO_INTERRUPT,
+                          n_bests=None):
         self.batch_sizes.append(len(sources))
-        return self.inner.translation_steps(sources, options, interrupt)
+        return self.inner.translation_steps(sources, options, interrupt, n_bests)
 
 
 @contextlib.asynccontextmanager

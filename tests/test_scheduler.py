@@ -142,3 +142,20 @@ def test_unique_options_per_request_are_bounded_in_groups():
         await batcher.close()
 
     asyncio.run(main())
+
+
+def test_alternatives_requests_share_batches_and_get_their_own_candidates():
+    fake = FakeTranslator()
+    three = replace(PLAIN, search=replace(PLAIN.search, n_best=2))
+
+    async def main():
+        batcher = make_batcher(fake, max_wait_s=0.05, max_delay_s=0.05)
+        batcher.start()
+        futures = submit(batcher, ["plain"]) + submit(batcher, ["alts"], three, "b")
+        results = await asyncio.gather(*futures)
+        await batcher.close()
+        return results
+
+    plain, alts = asyncio.run(main())
+    assert fake.batches == [["plain", "alts"]]
+    assert len(plain.alternatives) == 1 and len(alts.alternatives) == 2

@@ -171,3 +171,14 @@ def test_search_limits_name_the_first_option_above_its_limit():
     with pytest.raises(SearchLimitError) as refused:
         limits.check(SearchOptions(beam_size=5))
     assert (refused.value.option, refused.value.value, refused.value.limit) == ("beam_size", 5, 4)
+
+
+def test_each_sentence_stops_by_its_own_n_best_in_a_shared_batch():
+    """A sentence asking for one candidate translates the same beside one asking for more,
+    and each gets its own number of candidates."""
+    src, lens = source(batch=2)
+    options = SearchOptions(beam_size=3, n_best=1)
+    alone = beam_search(SHORT, src[:1], lens[:1], options)[0]
+    shared = beam_search(SHORT, src, lens, SearchOptions(beam_size=3, n_best=2), n_bests=[1, 2])
+    assert [(h.tokens, h.score) for h in shared[0]] == [(h.tokens, h.score) for h in alone]
+    assert len(shared[0]) == 1 and len(shared[1]) == 2

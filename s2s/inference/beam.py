@@ -15,6 +15,7 @@ sentences or beams on the tensor path.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +86,8 @@ def continuations(candidates: Candidates, k: int) -> Candidates:
 
 
 def search_finished(best_active: torch.Tensor, max_lens: torch.Tensor, length: int,
-                    finished: list[list[Hypothesis]], options: SearchOptions) -> torch.Tensor:
+                    finished: list[list[Hypothesis]], options: SearchOptions,
+                    n_bests: Sequence[int] | None = None) -> torch.Tensor:
     """Which active sentences are done: (active,) bool.
 
     best_active: (active,) best cumulative score among the live beams after ``length`` tokens;
@@ -96,14 +98,17 @@ def search_finished(best_active: torch.Tensor, max_lens: torch.Tensor, length: i
     beam, had it ended now (the usual heuristic, as OpenNMT's; much less work). Either way
     stopping waits for the n-th best finished hypothesis to beat the live beams; merely
     counting k finished ones lets short early endings crowd out a better, longer one.
+    n_bests: each active sentence's own n (default: options.n_best for all), so a sentence
+    stops as it would in a batch of its own whatever the others ask for.
     """
     horizon = max_lens.float() if options.exact_stop else torch.full_like(
         best_active, float(length + 1))
     bound = (best_active / gnmt_length_penalty(horizon, options.length_penalty)).tolist()
+    wanted = n_bests if n_bests is not None else [options.n_best] * len(finished)
     done = []
-    for hyps, limit in zip(finished, bound):
-        scores = sorted((h.normalized_score for h in hyps), reverse=True)
-        done.append(len(scores) >= options.n_best and scores[options.n_best - 1] >= limit)
+    for hyps, limit, n in zip(finished, bound, wanted):
+        scores = sorted((h.rank_score for h in hyps), reverse=True)
+        done.append(len(scores) >= n and scores[n - 1] >= limit)
     return torch.tensor(done, device=best_active.device) | ~torch.isfinite(best_active)
 
 
@@ -170,21 +175,24 @@ def start_beams(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
 
 
 def beam_search(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
-                options: SearchOptions, restriction: Restriction | None = None
-                ) -> list[list[Hypothesis]]:
+                options: SearchOptions, restriction: Restriction | None = None,
+                n_bests: Sequence[int] | None = None) -> list[list[Hypothesis]]:
     """``beam_steps`` run to its end."""
-    return run_to_end(beam_steps(model, src, src_lens, options, restriction))
+    return run_to_end(beam_steps(model, src, src_lens, options, restriction,
+                                 n_bests=n_bests))
 
 
 @torch.no_grad()
 def beam_steps(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
                options: SearchOptions, restriction: Restriction | None = None,
-               interrupt: Interrupt = NO_INTERRUPT) -> Steps[list[list[Hypothesis]]]:
+               interrupt: Interrupt = NO_INTERRUPT, n_bests: Sequence[int] | None = None
+               ) -> Steps[list[list[Hypothesis]]]:
     """src: (batch, src_len); src_lens: (batch,); restriction: the target ids each sentence
-    may emit (None = all). Yields after every step; returns, per row, ``options.n_best``
-    hypotheses sorted by length-normalized score, best first (none for a row the interrupt
-    dropped)."""
+    may emit (None = all); n_bests: (batch,) each row's n-best size (default: options.n_best;
+    each at most beam_size). Yields after every step; returns, per row, its n-best hypotheses
+    sorted by length-normalized score, best first (none for a row the interrupt dropped)."""
     k = options.beam_size
+    wanted = list(n_bests) if n_bests is not None else [options.n_best] * src.size(0)
     beams = start_beams(model, src, src_lens, options, restriction)
     finished: list[list[Hypothesis]] = [[] for _ in range(src.size(0))]
     prev = torch.full((src.size(0),), BOS_ID, dtype=torch.long, device=src.device)
@@ -203,7 +211,8 @@ def beam_steps(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
         beams.advance(chosen, state, weights)
         step += 1
         done = search_finished(chosen.scores[:, 0], beams.max_lens[::beams.rows], step,
-                               [finished[s] for s in beams.sentence_ids], options)
+                               [finished[s] for s in beams.sentence_ids], options,
+                               [wanted[s] for s in beams.sentence_ids])
         if interrupt.active:
             for position in interrupt.dropped(beams.sentence_ids):
                 done[position], finished[beams.sentence_ids[position]] = True, []
@@ -211,5 +220,5 @@ def beam_steps(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
             beams.keep((~done).nonzero(as_tuple=True)[0])
         prev = vocab_ids(beams.space, beams.history[:, -1], beams.rows)
         yield
-    return [sorted(hyps, key=lambda h: -h.normalized_score)[: options.n_best]
-            for hyps in finished]
+    return [sorted(hyps, key=lambda h: -h.rank_score)[:n]
+            for hyps, n in zip(finished, wanted)]

@@ -176,12 +176,12 @@ def phrase_table(constraints: Sequence[Constraints], restriction: Restriction | 
     longest = max([1, *(len(p) for r in rows for p, _ in r)])
     tokens = torch.full((len(rows), count, longest), -1, dtype=torch.long)
     lengths = torch.zeros((len(rows), count), dtype=torch.long)
-    avoid = torch.zeros((len(rows), count), dtype=torch.bool)
+    avoids = torch.zeros((len(rows), count), dtype=torch.bool)
     for s, mapped in enumerate(rows):
         for c, (positions, is_avoid) in enumerate(mapped):
             tokens[s, c, : len(positions)] = torch.tensor(positions)
-            lengths[s, c], avoid[s, c] = len(positions), is_avoid
-    return Phrases(tokens.to(device), lengths.to(device), avoid.to(device))
+            lengths[s, c], avoids[s, c] = len(positions), is_avoid
+    return Phrases(tokens.to(device), lengths.to(device), avoids.to(device))
 
 
 @dataclass
@@ -362,7 +362,7 @@ def ranked(hyps: list[Hypothesis], constraints: Constraints, n_best: int,
            continuing: torch.Tensor | None = None) -> list[Hypothesis]:
     """The n best: hypotheses meeting the constraints first, each part by normalized score."""
     return sorted(hyps, key=lambda h: (not constraints.satisfied(h.tokens, continuing),
-                                       -h.normalized_score))[:n_best]
+                                       -h.rank_score))[:n_best]
 
 
 def constrained_beam_search(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
@@ -379,14 +379,16 @@ def constrained_beam_steps(model: StepModel, src: torch.Tensor, src_lens: torch.
                            options: SearchOptions, constraints: Sequence[Constraints],
                            restriction: Restriction | None = None,
                            interrupt: Interrupt = NO_INTERRUPT,
-                           continuing: torch.Tensor | None = None
+                           continuing: torch.Tensor | None = None,
+                           n_bests: Sequence[int] | None = None
                            ) -> Steps[list[list[Hypothesis]]]:
     """Beam search (s2s.inference.beam.beam_steps) under each row's ``constraints``; src:
     (batch, src_len); src_lens: (batch,); continuing: (V,) bool, the pieces that may not
     follow an include phrase (``continuing_pieces``; None: any may). A beam size of 1 runs
-    this search with one beam (it takes a phrase as soon as it may). Returns per row
-    ``options.n_best`` hypotheses, those meeting the constraints first."""
+    this search with one beam (it takes a phrase as soon as it may). Returns per row its
+    n-best hypotheses (n_bests, default options.n_best), those meeting the constraints first."""
     k = options.beam_size
+    wanted = list(n_bests) if n_bests is not None else [options.n_best] * src.size(0)
     beams = start_beams(model, src, src_lens, options, restriction)
     phrases = phrase_table(constraints, restriction, src.device)
     progress = Progress.start(phrases)
@@ -419,7 +421,8 @@ def constrained_beam_steps(model: StepModel, src: torch.Tensor, src_lens: torch.
         beams.advance(chosen, state, weights)
         step += 1
         done = search_finished(chosen.scores.amax(1), beams.max_lens[::beams.rows], step,
-                               [finished[s] for s in beams.sentence_ids], options)
+                               [finished[s] for s in beams.sentence_ids], options,
+                               [wanted[s] for s in beams.sentence_ids])
         if interrupt.active:
             for position in interrupt.dropped(beams.sentence_ids):
                 done[position], finished[beams.sentence_ids[position]] = True, []
@@ -431,8 +434,8 @@ def constrained_beam_steps(model: StepModel, src: torch.Tensor, src_lens: torch.
             continuing = None if continuing is None else continuing[keep]
         prev = vocab_ids(beams.space, beams.history[:, -1], beams.rows)
         yield
-    return [ranked(hyps, sentence, options.n_best, pieces_continuing)
-            for hyps, sentence in zip(finished, constraints)]
+    return [ranked(hyps, sentence, n, pieces_continuing)
+            for hyps, sentence, n in zip(finished, constraints, wanted)]
 
 
 def kept_rows(sentences: torch.Tensor, rows: int) -> torch.Tensor:

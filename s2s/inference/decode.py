@@ -23,8 +23,10 @@ def batch_steps(model: StepModel, sources: Sequence[Sequence[int]], search: Sear
                 device: torch.device, shortlist: Shortlist | None = None,
                 interrupt: Interrupt = NO_INTERRUPT,
                 constraints: Sequence[Constraints] | None = None,
-                continuing: torch.Tensor | None = None) -> Steps[list[list[Hypothesis]]]:
-    """One batch of non-empty sources -> n-best lists (greedy when beam_size is 1). With a
+                continuing: torch.Tensor | None = None, n_bests: Sequence[int] | None = None
+                ) -> Steps[list[list[Hypothesis]]]:
+    """One batch of non-empty sources -> n-best lists (greedy when beam_size is 1; n_bests:
+    each source's n, default search.n_best). With a
     shortlist, the output layer scores only each sentence's own candidate target pieces (so
     the batch does not change its translation, nor its cost per sentence). With constraints
     (one per source), constrained beam search at any beam size, the shortlist widened to the
@@ -36,10 +38,11 @@ def batch_steps(model: StepModel, sources: Sequence[Sequence[int]], search: Sear
         restriction = None if shortlist is None else restriction_with(shortlist, src,
                                                                       constraints)
         return (yield from constrained_beam_steps(model, src, src_lens, search, constraints,
-                                                  restriction, interrupt, continuing))
+                                                  restriction, interrupt, continuing, n_bests))
     restriction = None if shortlist is None else shortlist.restriction(src)
     if search.beam_size > 1:
-        return (yield from beam_steps(model, src, src_lens, search, restriction, interrupt))
+        return (yield from beam_steps(model, src, src_lens, search, restriction, interrupt,
+                                      n_bests))
     hyps = yield from greedy_steps(model, src, src_lens, search, restriction, interrupt)
     return [[] if hyp is None else [hyp] for hyp in hyps]
 
@@ -60,20 +63,24 @@ def decode_steps(model: StepModel, sources: Sequence[Sequence[int]], search: Sea
                  budget: BatchBudget, device: torch.device, shortlist: Shortlist | None = None,
                  interrupt: Interrupt = NO_INTERRUPT,
                  constraints: Sequence[Constraints | None] | None = None,
-                 continuing: torch.Tensor | None = None) -> Steps[list[list[Hypothesis]]]:
+                 continuing: torch.Tensor | None = None, n_bests: Sequence[int] | None = None
+                 ) -> Steps[list[list[Hypothesis]]]:
     """n-best lists in input order; an empty source, or one the interrupt dropped, gets an
     empty list. A batch whose inputs are all unwanted before it starts is skipped.
     constraints: each source's (None: none), or None for no source; continuing: see
-    ``batch_steps``."""
+    ``batch_steps``; n_bests: each source's n-best size (default: search.n_best)."""
     results: list[list[Hypothesis]] = [[] for _ in sources]
     for chunk, bound in plan_decoding([len(s) for s in sources], budget, constraints):
         part = interrupt.subset(chunk)
         if len(part.dropped(range(len(chunk)))) == len(chunk):
             continue
         batch = [sources[i] for i in chunk]
-        held = [constraints[i] for i in chunk] if bound else None
+        held: list[Constraints] | None = None
+        if bound and constraints is not None:   # bound: every source here has constraints
+            held = [c for i in chunk if (c := constraints[i]) is not None]
+        wanted = None if n_bests is None else [n_bests[i] for i in chunk]
         nbests = yield from batch_steps(model, batch, search, device, shortlist, part, held,
-                                        continuing)
+                                        continuing, wanted)
         for index, nbest in zip(chunk, nbests):
             results[index] = nbest
     return results

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -108,7 +109,10 @@ class TranslateOptions:
     use_shortlist: bool = True      # score only shortlisted target pieces (if the file has one)
 
 
-def prepare_model(model: nn.Module, device: torch.device, dtype: str) -> nn.Module:
+ModelT = TypeVar("ModelT", bound=nn.Module)
+
+
+def prepare_model(model: ModelT, device: torch.device, dtype: str) -> ModelT:
     """Move/cast for inference: fp16 on CUDA only; bf16 on CUDA or on a CPU with native bf16
     (about 1.5x the fp32 speed of batched beam search there); int8 = dynamic quantization of
     the LSTM/GRU and linear layers, on CPU only."""
@@ -180,11 +184,14 @@ class Translator:
         return run_to_end(self.translation_steps(sources, options))
 
     def translation_steps(self, sources: Sequence[Source], options: TranslateOptions | None = None,
-                          interrupt: Interrupt = NO_INTERRUPT) -> Steps[list[Translation]]:
+                          interrupt: Interrupt = NO_INTERRUPT,
+                          n_bests: Sequence[int] | None = None) -> Steps[list[Translation]]:
         """Translate prepared sources, yielding after every decoding step; returns their
         translations in order. Batches fit ``options.budget``, so sources planned with the same
         budget (the service's batcher) form one batch. A source the interrupt dropped gets an
-        empty translation."""
+        empty translation. n_bests: each source's own n-best size (at most the options'), so
+        sources wanting different numbers of candidates share a batch and each stops and
+        translates as it would alone."""
         options = options or TranslateOptions()
         search = options.search
         if options.replace_unk and not search.return_attention:
@@ -195,7 +202,8 @@ class Translator:
         held = constraints if any(constraints) else None
         nbests = yield from decode_steps(self.model, [s.ids for s in sources], search, budget,
                                          self.device, shortlist, interrupt, held,
-                                         None if held is None else self.continuing_pieces)
+                                         None if held is None else self.continuing_pieces,
+                                         n_bests)
         return [self._result(source, nbest, options.replace_unk) if len(source)
                 else Translation("", 0.0, [])
                 for source, nbest in zip(sources, nbests)]
@@ -238,6 +246,5 @@ class Translator:
             text = "".join(pieces).replace("\u2581", " ").strip()
         else:
             text = self.tokenizer.tgt.decode([hyp.tokens])[0]
-        normalized = hyp.score if hyp.normalized_score is None else hyp.normalized_score
-        return Candidate(text, hyp.score, normalized, pieces,
+        return Candidate(text, hyp.score, hyp.rank_score, pieces,
                          None if attention is None else attention.tolist())

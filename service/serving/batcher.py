@@ -41,6 +41,7 @@ from typing import Any, Protocol
 import torch
 
 from s2s.batching import BatchBudget
+from s2s.inference.glossary import Glossary
 from s2s.inference.interrupt import DecodingInterrupted, Interrupt, Steps
 from s2s.inference.translator import Source, TranslateOptions, Translation
 from service.errors import CallerQueueFull, NotReady, QueueFull, TooLarge
@@ -97,14 +98,17 @@ def translate_batch_steps(translator: Translating, items: list[Item],
     item. Items whose futures are done (cancelled: deadline, client gone) leave the batch at
     the next step; past ``max_seconds`` the batch stops with DecodingInterrupted."""
     sources = current_sources(translator, items)
-    usable = [i for i, source in enumerate(sources) if not isinstance(source, Exception)]
+    prepared = {i: source for i, source in enumerate(sources)
+                if not isinstance(source, Exception)}
+    usable = list(prepared)
     interrupt = Interrupt(wanted=lambda i: not items[i].future.done(),
                           deadline=time.monotonic() + max_seconds)
 
     def translate(indices: list[int]) -> Steps[list]:
-        return translator.translation_steps([sources[i] for i in indices],
+        return translator.translation_steps([prepared[i] for i in indices],
                                             replace(options, budget=budget),
-                                            interrupt.subset(indices))
+                                            interrupt.subset(indices),
+                                            [items[i].options.search.n_best for i in indices])
 
     results = list(sources)
     if usable:
@@ -117,10 +121,11 @@ def translate_batch_steps(translator: Translating, items: list[Item],
 class Translating(Protocol):
     """What a batcher needs of a model: the Translator's preparation and its step interface."""
 
-    def prepare(self, texts: Sequence[str]) -> list[Source]: ...
+    def prepare(self, texts: Sequence[str], glossary: Glossary | None = None
+                ) -> list[Source]: ...
 
     def translation_steps(self, sources: Sequence[Source], options: TranslateOptions | None = None,
-                          interrupt: Interrupt = ...
+                          interrupt: Interrupt = ..., n_bests: Sequence[int] | None = None
                           ) -> Steps[list[Translation]]: ...
 
     def translate(self, texts: Sequence[str], options: TranslateOptions | None = None

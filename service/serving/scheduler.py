@@ -2,10 +2,11 @@
 
 Sentences wait in groups, one per *batch key*: the decoding options that change what search
 computes (beam size, length penalty, length limits, ...). Options that only change what is
-returned (attention, and the returned candidates of a request) are not part of the key, so a
-plain request, an HTML request (it asks for attention) and the web page's request share
-batches; the batch computes the superset and each sentence gets back what its request asked
-for (``trim``).
+returned (attention, the number of candidates) are not part of the key, so a plain request,
+an HTML request (it asks for attention), an ``alternatives`` request and the web page's request
+share batches; the batch computes the superset, search stops each sentence by its own n-best
+size (so it translates as it would alone), and each gets back what its request asked for
+(``trim``).
 
 Within a group every caller (API key, else client address) has its own line, and a batch takes
 one sentence from each caller in turn, the caller waiting longest first: a caller with a
@@ -30,14 +31,16 @@ from s2s.inference.translator import Source, TranslateOptions, Translation
 
 
 def batch_key(options: TranslateOptions) -> TranslateOptions:
-    """The options a batch runs with, minus what only changes what is returned."""
-    return replace(options, search=replace(options.search, return_attention=False))
+    """The options a batch runs with, minus what only changes what is returned (attention, the
+    number of candidates: search stops each sentence by its own n-best size)."""
+    return replace(options, search=replace(options.search, return_attention=False, n_best=1))
 
 
 def superset(key: TranslateOptions, wanted: list[TranslateOptions]) -> TranslateOptions:
     """The options one batch of ``key`` runs with so every request gets what it asked for."""
     attention = any(options.search.return_attention for options in wanted)
-    return replace(key, search=replace(key.search, return_attention=attention))
+    n_best = max(options.search.n_best for options in wanted)
+    return replace(key, search=replace(key.search, return_attention=attention, n_best=n_best))
 
 
 def trim(result: Translation, options: TranslateOptions) -> Translation:
