@@ -13,8 +13,8 @@ from tests.service_fixtures import FakeTranslator, serve, settings_for
 class ScoredFake(FakeTranslator):
     """Sentences containing "gut" get a high log-probability, others a low one."""
 
-    def result(self, text, options):
-        result = super().result(text, options)
+    def result(self, text, options, n_best=None):
+        result = super().result(text, options, n_best)
         score = -0.2 if "gut" in text else -12.0
         return Translation(result.text, score, result.tokens, result.source_tokens,
                            alternatives=[type(c)(c.text, score - rank, c.normalized_score,

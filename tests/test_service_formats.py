@@ -47,7 +47,7 @@ class EchoTranslator(FakeTranslator):
     """Translates a text into itself: word pieces with SentencePiece's word-start mark and a
     diagonal attention, as a perfectly aligned model would give."""
 
-    def result(self, text, options):
+    def result(self, text, options, n_best=None):
         if not text.strip():
             return Translation("", 0.0, [])
         pieces = ["\u2581" + word for word in text.split()]

@@ -117,8 +117,8 @@ def test_the_key_is_checked_before_the_body_is_validated(tmp_path):
 
 def test_alternatives_never_repeat_the_translation(tmp_path):
     class SameCandidates(FakeTranslator):
-        def result(self, text, options):
-            result = super().result(text, options)
+        def result(self, text, options, n_best=None):
+            result = super().result(text, options, n_best)
             for candidate in result.alternatives:
                 candidate.text = result.text
             return result

@@ -11,11 +11,12 @@ from s2s.inference.sentences import split_sentences
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
-def split_text(text: str) -> list[list[str]]:
-    """The sentences of each line; [] for an empty or whitespace-only text."""
+def split_text(text: str, language: str | None = None) -> list[list[str]]:
+    """The sentences of each line, split by the rules of ``language`` (the text's source
+    language when it is known); [] for an empty or whitespace-only text."""
     if not text.strip():
         return []
-    return [split_sentences(line) for line in LINE_BREAK.split(text)]
+    return [split_sentences(line, language) for line in LINE_BREAK.split(text)]
 
 
 def sentences_of(lines: list[list[str]]) -> list[str]:
