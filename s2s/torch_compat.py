@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
-from typing import TypeGuard
+from typing import TypeGuard, TypeVar
 
 import torch
 from torch import nn
 
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
-def quantize_int8(model: nn.Module) -> nn.Module:
+
+def quantize_int8(model: ModuleT) -> ModuleT:
     """A copy of ``model`` with its LSTM/GRU and Linear layers dynamically quantized to int8
     (torch.ao eager mode: deprecated in recent releases, but it works and has no successor for
-    recurrent layers)."""
+    recurrent layers). The copy is of the model's own class."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return torch.ao.quantization.quantize_dynamic(

@@ -2,7 +2,7 @@
 # Sets up a virtual environment (.venv) with what the project needs, then runs a task:
 #   scripts/dev.sh serve   train the built-in demo model if needed, then serve it on port 8000
 #   scripts/dev.sh demo    train the built-in demo model and translate with it
-#   scripts/dev.sh test    run the test suite
+#   scripts/dev.sh test    type-check (mypy, configured in pyproject.toml), then run the test suite
 #   scripts/dev.sh setup   only install
 # PyTorch is pinned (S2S_TORCH, default torch==2.13.0): the CUDA build on a machine whose
 # package index serves it, the local CPU build where that is what pip finds first.
@@ -32,6 +32,9 @@ case "$task" in
         models="${S2S_MODELS_DIR:-models}"
         "$venv/bin/s2s-demo" --install "$models"
         exec "$venv/bin/s2s-serve" --models-dir "$models" "$@" ;;
-    test) setup; exec "$venv/bin/python" -m pytest -q "$@" ;;
+    test)
+        setup
+        "$venv/bin/mypy"   # any type error fails the run (set -e) before the tests start
+        exec "$venv/bin/python" -m pytest -q "$@" ;;
     *) echo "usage: scripts/dev.sh serve|demo|test|setup [args]" >&2; exit 2 ;;
 esac

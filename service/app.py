@@ -210,4 +210,7 @@ def _install_sighup(registry: ModelRegistry) -> Callable[[], None]:
     except (NotImplementedError, RuntimeError, ValueError, AttributeError):
         log.info("SIGHUP reload not available here (not the main thread or no signals)")
         return lambda: None
-    return lambda: loop.remove_signal_handler(signal.SIGHUP)
+
+    def remove() -> None:
+        loop.remove_signal_handler(signal.SIGHUP)
+    return remove

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
@@ -77,19 +76,21 @@ class Ensemble(nn.Module):
         super().__init__()
         if not members:
             raise ValueError("an ensemble needs at least one model")
-        if all(isinstance(member, nn.Module) for member in members):
-            self.members = nn.ModuleList(members)
-        else:
-            self.members = list(members)   # plain step models (tests' scripted models)
+        self.steps: tuple[StepModel, ...] = tuple(members)   # what decoding calls, in order
+        modules = [member for member in members if isinstance(member, nn.Module)]
+        if len(modules) == len(members):
+            # registered, so modules() / parameters() / to() reach them (plain step models,
+            # as tests' scripted ones, are not modules)
+            self.members = nn.ModuleList(modules)
 
     def __len__(self) -> int:
-        return len(self.members)
+        return len(self.steps)
 
     def encode_for_steps(self, src: torch.Tensor, src_lens: torch.Tensor
                          ) -> tuple[Members, Members]:
         """src: (batch, src_len); src_lens: (batch,) -> every member's encoding (one entry per
         sentence) and initial decoder state (one row per sentence)."""
-        pairs = [member.encode_for_steps(src, src_lens) for member in self.members]
+        pairs = [member.encode_for_steps(src, src_lens) for member in self.steps]
         return Members(tuple(p[0] for p in pairs)), Members(tuple(p[1] for p in pairs))
 
     def output_space(self, shared: torch.Tensor, own: torch.Tensor, own_valid: torch.Tensor
@@ -97,7 +98,7 @@ class Ensemble(nn.Module):
         """Every member's output space for the same restriction: shared (S,), own (batch, P),
         own_valid (batch, P) (see Seq2Seq.output_space)."""
         return EnsembleSpace(tuple(member.output_space(shared, own, own_valid)
-                                   for member in self.members))
+                                   for member in self.steps))
 
     def decode_step(self, prev_tokens: torch.Tensor, encoded: Members, state: Members,
                     space: EnsembleSpace | None = None
@@ -106,7 +107,7 @@ class Ensemble(nn.Module):
         (rows, C) (C: the vocabulary or the space's size), every member's new state, the mean
         of their attention weights (rows, src_len)."""
         log_probs, states, weights = [], [], []
-        for i, member in enumerate(self.members):
+        for i, member in enumerate(self.steps):
             member_space = None if space is None else space.parts[i]
             scores, new_state, attention = member.decode_step(
                 prev_tokens, encoded.parts[i], state.parts[i], member_space)
@@ -116,6 +117,6 @@ class Ensemble(nn.Module):
         return mean_of(log_probs), Members(tuple(states)), mean_of(weights)
 
 
-def step_model(members: Sequence[StepModel]) -> Any:
+def step_model(members: Sequence[StepModel]) -> StepModel:
     """What search should drive: the model itself for one member, else their Ensemble."""
     return members[0] if len(members) == 1 else Ensemble(members)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,7 @@ def _term_text(value: Any, what: str) -> str:
     return text
 
 
-def _source_pattern(source: str) -> re.Pattern:
+def _source_pattern(source: str) -> re.Pattern[str]:
     words = (re.escape(word) for word in source.split(" "))
     return re.compile(r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)")
 
@@ -83,6 +83,9 @@ class Glossary:
 
     terms: tuple[Term, ...] = ()
     avoid: tuple[str, ...] = ()
+    # derived in __post_init__: each source's pattern, and the terms by their first word
+    _patterns: dict[str, re.Pattern[str]] = field(init=False, repr=False, compare=False)
+    _by_first_word: dict[str, list[Term]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.terms) > MAX_TERMS or len(self.avoid) > MAX_AVOID:
@@ -104,7 +107,9 @@ class Glossary:
                                                for t in terms})
         first_words: dict[str, list[Term]] = {}
         for term in terms:
-            first_words.setdefault(_WORD.search(term.source).group(), []).append(term)
+            first_word = _WORD.search(term.source)
+            assert first_word is not None   # checked above: every source has a word
+            first_words.setdefault(first_word.group(), []).append(term)
         object.__setattr__(self, "_by_first_word", first_words)
 
     def __bool__(self) -> bool:

@@ -89,6 +89,12 @@ class Hypothesis:
     attention: torch.Tensor | None = None   # (len(tokens) + 1, src_len) when requested
     normalized_score: float | None = None   # score / GNMT length penalty (beam search)
 
+    @property
+    def rank_score(self) -> float:
+        """What hypotheses are ranked by: the normalized score where search set one (beam
+        search), else the score (greedy)."""
+        return self.score if self.normalized_score is None else self.normalized_score
+
 
 def length_limits(src_lens: torch.Tensor, a: float, b: int, cap: int | None = None
                   ) -> torch.Tensor:
@@ -151,7 +157,8 @@ def greedy_search(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
                   options: SearchOptions | None = None,
                   restriction: Restriction | None = None) -> list[Hypothesis]:
     """``greedy_steps`` run to its end."""
-    return run_to_end(greedy_steps(model, src, src_lens, options, restriction))
+    hyps = run_to_end(greedy_steps(model, src, src_lens, options, restriction))
+    return [hyp for hyp in hyps if hyp is not None]   # no interrupt: no row is dropped
 
 
 @torch.no_grad()
@@ -169,8 +176,9 @@ def greedy_steps(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
     history = torch.full((batch, 0), BOS_ID, dtype=torch.long, device=src.device)
     active = torch.arange(batch, device=src.device)
     prev = torch.full((batch,), BOS_ID, dtype=torch.long, device=src.device)
-    hyps: list[Hypothesis | None] = [
-        Hypothesis([], 0.0, [] if options.return_attention else None) for _ in range(batch)]
+    hyps: list[Hypothesis | None] = [Hypothesis([], 0.0) for _ in range(batch)]
+    attention: list[list[torch.Tensor]] | None = (
+        [[] for _ in range(batch)] if options.return_attention else None)
     step = 0
     while active.numel() > 0:
         log_probs, state, weights = model.decode_step(prev, encoded, state, space)
@@ -179,8 +187,7 @@ def greedy_steps(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
         finished = best == EOS_ID
         prev = vocab_ids(space, best, 1)
         sentences = active.tolist()
-        extend_greedy(hyps, sentences, prev.tolist(), best_scores.tolist(), weights,
-                      options.return_attention)
+        extend_greedy(hyps, sentences, prev.tolist(), best_scores.tolist(), weights, attention)
         step += 1
         if interrupt.active:
             for row in interrupt.dropped(sentences):
@@ -193,20 +200,23 @@ def greedy_steps(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
             min_lens, max_lens, history = min_lens[keep], max_lens[keep], history[keep]
         history = torch.cat([history, best.unsqueeze(1)], dim=1)
         yield
-    for hyp in hyps:
-        if hyp is not None and options.return_attention:
-            hyp.attention = torch.stack(hyp.attention)
+    if attention is not None:
+        for hyp, rows in zip(hyps, attention):
+            if hyp is not None:
+                hyp.attention = torch.stack(rows)
     return hyps
 
 
 def extend_greedy(hyps: list[Hypothesis | None], sentences: list[int], tokens: list[int],
-                  scores: list[float], weights: torch.Tensor, with_attention: bool) -> None:
+                  scores: list[float], weights: torch.Tensor,
+                  attention: list[list[torch.Tensor]] | None) -> None:
     """Append each active sentence's chosen token (EOS only adds its score); weights:
-    (active, src_len)."""
+    (active, src_len), whose rows go to ``attention`` (one list per sentence) when kept."""
     for row, (sent, token, score) in enumerate(zip(sentences, tokens, scores)):
         hyp = hyps[sent]
+        assert hyp is not None, "a dropped sentence leaves the active batch"
         hyp.score += score
-        if with_attention:
-            hyp.attention.append(weights[row].cpu())
+        if attention is not None:
+            attention[sent].append(weights[row].cpu())
         if token != EOS_ID:
             hyp.tokens.append(token)

@@ -75,10 +75,10 @@ def _joins_next(piece: str, language: str) -> bool:
         return True
     if language == "de" and _GERMAN_ORDINAL_END.search(piece[-6:]):
         return True
-    word = _LAST_WORD.search(piece[-30:])
-    if not word:
+    last = _LAST_WORD.search(piece[-30:])
+    if not last:
         return False
-    word = re.split(r"['’]", word.group(1).lower().lstrip("(«„\"'"))[-1]  # l'art. -> art.
+    word = re.split(r"['’]", last.group(1).lower().lstrip("(«„\"'"))[-1]  # l'art. -> art.
     return word in _EXTRA_ABBREVIATIONS.get(language, ()) or (
         language == "de" and word.endswith("str.") and len(word) > 4)  # "Hauptstr. 5"
 

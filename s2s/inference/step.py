@@ -6,11 +6,15 @@ row per hypothesis); ``output_space`` turns a restriction (s2s.shortlist) into w
 ``decode_step`` scores; ``decode_step`` gives log-probabilities over that space. The encoding and
 the space keep or reorder sentences with ``select``; the state keeps or reorders rows. Row r of a
 step belongs to sentence r // group, where group is the rows per sentence (beams).
+
+``StepModel`` is generic in its output space: a model's ``decode_step`` takes the space its own
+``output_space`` makes (Seq2Seq: s2s.model.output.OutputSpace; Ensemble: EnsembleSpace), which
+search hands back unopened. Search takes any step model (``StepModel``, i.e. ``StepModel[Any]``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, Self, TypeVar
 
 import torch
 
@@ -22,31 +26,36 @@ class Selectable(Protocol):
 
 
 class OutputSpace(Selectable, Protocol):
+    def select(self, index: torch.Tensor) -> Self: ...
+
     def vocab_ids(self, positions: torch.Tensor, group: int) -> torch.Tensor: ...
 
     def row_vocab_ids(self, row: int, positions: torch.Tensor, group: int) -> list[int]: ...
 
 
-class StepModel(Protocol):
-    """What search needs of a model; s2s.model.Seq2Seq implements it, and so does
-    s2s.inference.ensemble.Ensemble over several of them."""
+SpaceT = TypeVar("SpaceT", bound=OutputSpace)
+
+
+class StepModel(Protocol[SpaceT]):
+    """What search needs of a model whose output spaces are ``SpaceT``; s2s.model.Seq2Seq
+    implements it, and so does s2s.inference.ensemble.Ensemble over several of them."""
 
     def encode_for_steps(self, src: torch.Tensor, src_lens: torch.Tensor
                          ) -> tuple[Selectable, Selectable]:
         """src: (batch, src_len); src_lens: (batch,) -> encoding, initial decoder state."""
 
     def output_space(self, shared: torch.Tensor, own: torch.Tensor, own_valid: torch.Tensor
-                     ) -> OutputSpace:
+                     ) -> SpaceT:
         """The ids each sentence may emit (see Restriction) as a space decode_step scores."""
 
     def decode_step(self, prev_tokens: torch.Tensor, encoded: Any, state: Any,
-                    space: OutputSpace | None = None) -> tuple[torch.Tensor, Any, torch.Tensor]:
+                    space: SpaceT | None = None) -> tuple[torch.Tensor, Any, torch.Tensor]:
         """prev_tokens: (rows,) vocabulary ids -> log-probabilities (rows, C), new state,
         attention weights (rows, src_len)."""
 
 
-def start(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
-          restriction: Restriction | None) -> tuple[Any, Any, OutputSpace | None]:
+def start(model: StepModel[SpaceT], src: torch.Tensor, src_lens: torch.Tensor,
+          restriction: Restriction | None) -> tuple[Any, Any, SpaceT | None]:
     """Encode a batch for decoding: encoding, initial state, and the output space of the
     restriction (None: the whole vocabulary)."""
     encoded, state = model.encode_for_steps(src, src_lens)
@@ -56,7 +65,7 @@ def start(model: StepModel, src: torch.Tensor, src_lens: torch.Tensor,
     return encoded, state, space
 
 
-def select_space(space: OutputSpace | None, index: torch.Tensor) -> OutputSpace | None:
+def select_space(space: SpaceT | None, index: torch.Tensor) -> SpaceT | None:
     return None if space is None else space.select(index)
 
 

@@ -5,11 +5,11 @@ against the API's schemas (422)."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from service.errors import (
     InvalidJson,
@@ -87,7 +87,10 @@ def chars_in_q(body: dict[str, Any]) -> int:
     return 0
 
 
-def validated(model: type, body: dict[str, Any]) -> Any:
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validated(model: type[ModelT], body: dict[str, Any]) -> ModelT:
     try:
         return model.model_validate(body)
     except ValidationError as error:

@@ -16,8 +16,8 @@ from service.errors import Overloaded, ServiceError, TooLarge
 from service.serving.metrics import Metrics
 
 
-def error_response(error: Exception, status: int, kind: str, metrics: Metrics | None,
-                   headers: dict[str, str] | None = None, **extra) -> JSONResponse:
+def error_response(error: Exception | str, status: int, kind: str, metrics: Metrics | None,
+                   headers: dict[str, str] | None = None, **extra: object) -> JSONResponse:
     if metrics is not None:
         metrics.errors.labels(kind).inc()
     return JSONResponse({"error": str(error), "kind": kind, **extra}, status_code=status,

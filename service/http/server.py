@@ -49,6 +49,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     header_timeout_s = 10.0
     max_connections = 256
+    _header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -81,7 +82,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_too_slow)
 
     def _stop_header_timer(self) -> None:
-        timer = getattr(self, "_header_timer", None)
+        timer = self._header_timer
         if timer is not None:
             timer.cancel()
             self._header_timer = None

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
-from typing import Any, Protocol
+from typing import Protocol
 
 import torch
 
@@ -52,13 +52,14 @@ from service.serving.torch_worker import TorchWorker
 log = logging.getLogger(__name__)
 
 
-def steps_halving_on_oom(translate: Callable[[list[int]], Steps[list]], indices: list[int],
-                        on_split: Callable[[], None] | None = None) -> Steps[list[Any]]:
+def steps_halving_on_oom(translate: Callable[[list[int]], Steps[list[Translation]]],
+                         indices: list[int], on_split: Callable[[], None] | None = None
+                         ) -> Steps[list[Translation | Exception]]:
     """translate(indices) (a step generator over those sources of the batch) with CUDA
     out-of-memory handled by halving; returns one result per index, in order: a Translation,
     or the exception for a single source that still fails."""
     try:
-        results = yield from translate(indices)
+        results: list[Translation | Exception] = list((yield from translate(indices)))
     except torch.cuda.OutOfMemoryError as error:
         if len(indices) == 1:
             return [error]
@@ -93,7 +94,8 @@ def current_sources(translator: Translating, items: list[Item]) -> list[Source |
 
 def translate_batch_steps(translator: Translating, items: list[Item],
                           options: TranslateOptions, budget: BatchBudget, max_seconds: float,
-                          on_split: Callable[[], None]) -> Steps[list[Any]]:
+                          on_split: Callable[[], None]
+                          ) -> Steps[list[Translation | Exception]]:
     """In the torch thread, a step at a time: translate the items; one result or exception per
     item. Items whose futures are done (cancelled: deadline, client gone) leave the batch at
     the next step; past ``max_seconds`` the batch stops with DecodingInterrupted."""
@@ -104,18 +106,18 @@ def translate_batch_steps(translator: Translating, items: list[Item],
     interrupt = Interrupt(wanted=lambda i: not items[i].future.done(),
                           deadline=time.monotonic() + max_seconds)
 
-    def translate(indices: list[int]) -> Steps[list]:
+    def translate(indices: list[int]) -> Steps[list[Translation]]:
         return translator.translation_steps([prepared[i] for i in indices],
                                             replace(options, budget=budget),
                                             interrupt.subset(indices),
                                             [items[i].options.search.n_best for i in indices])
 
-    results = list(sources)
+    translated: list[Translation | Exception] = []
     if usable:
         translated = yield from steps_halving_on_oom(translate, usable, on_split)
-        for index, result in zip(usable, translated):
-            results[index] = result
-    return results
+    by_index = dict(zip(usable, translated))
+    return [source if isinstance(source, Exception) else by_index[i]
+            for i, source in enumerate(sources)]
 
 
 class Translating(Protocol):

@@ -51,7 +51,8 @@ class LanguageIdentifier:
     def _detector(self, codes: frozenset[str]) -> LanguageDetector:
         with self._lock:
             if codes not in self._detectors:
-                languages = [lingua_language(code) for code in sorted(codes)]
+                languages = [language for code in sorted(codes)    # all known (see detect)
+                             if (language := lingua_language(code)) is not None]
                 self._detectors[codes] = (LanguageDetectorBuilder.from_languages(*languages)
                                           .with_preloaded_language_models().build())
             return self._detectors[codes]

@@ -29,7 +29,7 @@ from s2s.devices import resolve_device
 from s2s.inference.search import SearchOptions
 from s2s.inference.translator import TranslateOptions, Translator, VocabularyMismatchError
 from service.errors import StartupError
-from service.serving.batcher import Batcher
+from service.serving.batcher import Batcher, Translating
 from service.serving.metrics import Metrics
 from service.serving.torch_worker import TorchWorker
 from service.settings import Settings
@@ -47,7 +47,7 @@ LANGUAGE_NAMES = {
     "tr": "Turkish", "uk": "Ukrainian", "zh": "Chinese",
 }
 
-TranslatorFactory = Callable[[Path], Any]   # a pair's file or ensemble folder -> translator
+TranslatorFactory = Callable[[Path], Translating]   # a pair's file or ensemble folder -> translator
 
 
 def default_factory(settings: Settings) -> TranslatorFactory:
@@ -154,7 +154,7 @@ class ModelSlot:
         return self.pair.split("-")[1]
 
     @property
-    def translator(self) -> Any | None:
+    def translator(self) -> Translating | None:
         return None if self.batcher is None else self.batcher.translator
 
     @property
@@ -253,14 +253,14 @@ class ModelRegistry:
         return [{"code": code, "name": LANGUAGE_NAMES.get(code, code), "targets": sorted(tgts)}
                 for code, tgts in sorted(targets.items())]
 
-    def _load_and_warm(self, path: Path) -> Any:
+    def _load_and_warm(self, path: Path) -> Translating:
         """In the torch thread: load the file and translate the warm-up sentence."""
         translator = self.factory(path)
         options = TranslateOptions(search=SearchOptions(beam_size=self.settings.default_beam_size))
         translator.translate([self.settings.warmup_text], options)
         return translator
 
-    def _new_batcher(self, pair: str, translator: Any) -> Batcher:
+    def _new_batcher(self, pair: str, translator: Translating) -> Batcher:
         s = self.settings
         batcher = Batcher(pair, translator, self.torch, max_tokens=s.max_batch_tokens,
                           max_sentences=s.max_batch_sentences, max_wait_s=s.max_wait_ms / 1000,

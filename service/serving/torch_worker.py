@@ -29,40 +29,53 @@ _STOP = object()
 @dataclass(eq=False)
 class _Task:
     loop: asyncio.AbstractEventLoop
-    future: asyncio.Future
-    function: Callable[[], Any] | None = None
-    steps: Generator[None, None, Any] | None = None
+    future: asyncio.Future[Any]
+
+
+@dataclass(eq=False)
+class _Call(_Task):
+    """A function to run whole."""
+
+    function: Callable[[], Any]
+
+
+@dataclass(eq=False)
+class _Stepped(_Task):
+    """A step generator to drive in slices."""
+
+    steps: Generator[None, None, Any]
 
 
 class TorchWorker:
     def __init__(self, slice_s: float = 0.05):
         self.slice_s = slice_s
-        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[_Call | _Stepped | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="torch", daemon=True)
         self._thread.start()
 
     async def call(self, function: Callable[..., Any], *args: Any) -> Any:
         """function(*args) in the torch thread, whole."""
-        return await self._submit(function=lambda: function(*args))
+        loop = asyncio.get_running_loop()
+        return await self._submit(_Call(loop, loop.create_future(), lambda: function(*args)))
 
     async def run_steps(self, steps: Generator[None, None, Any]) -> Any:
         """Drive a step generator to its return value in the torch thread, in slices."""
-        return await self._submit(steps=steps)
+        loop = asyncio.get_running_loop()
+        return await self._submit(_Stepped(loop, loop.create_future(), steps))
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the thread; running step generators are closed, their callers get an error."""
         self._inbox.put(_STOP)
         self._thread.join(timeout)
 
-    async def _submit(self, **work: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        task = _Task(loop, loop.create_future(), **work)
+    async def _submit(self, task: _Call | _Stepped) -> Any:
         self._inbox.put(task)
         return await task.future
 
     def _run(self) -> None:
-        active: deque[_Task] = deque()
+        active: deque[_Stepped] = deque()
         while True:
+            task: _Call | _Stepped | object | None   # object: _STOP; None: nothing waiting
             try:
                 task = self._inbox.get(block=not active)
             except queue.Empty:
@@ -72,16 +85,16 @@ class TorchWorker:
                     job.steps.close()
                     _resolve(job, error=RuntimeError("the torch worker stopped"))
                 return
-            if task is not None and task.function is not None:
+            if isinstance(task, _Call):
                 _run_whole(task)
-            elif task is not None:
+            elif isinstance(task, _Stepped):
                 active.append(task)
             else:
                 job = active.popleft()
                 if not self._advance(job):
                     active.append(job)
 
-    def _advance(self, job: _Task) -> bool:
+    def _advance(self, job: _Stepped) -> bool:
         """Run one slice of a step generator; whether it finished."""
         until = time.perf_counter() + self.slice_s
         try:
@@ -96,7 +109,7 @@ class TorchWorker:
         return False
 
 
-def _run_whole(task: _Task) -> None:
+def _run_whole(task: _Call) -> None:
     try:
         result = task.function()
     except Exception as error:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from service.stores.sqlite import (
     BUSY_TIMEOUT_S,
@@ -29,6 +30,8 @@ KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,128}")
 MAX_NAME_CHARS = 200
 MAX_REQUESTS_PER_MINUTE = 1_000_000
 MAX_CHARS_PER_REQUEST = 1_000_000_000
+
+T = TypeVar("T")
 KEYS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -102,7 +105,7 @@ class KeyStore:
         except sqlite3.Error as error:
             raise store_error(error, f"API key database {self.path}") from None
 
-    def _read(self, query: Callable[[sqlite3.Connection], object]) -> object:
+    def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         with self._database() as db:
             return query(db)
 

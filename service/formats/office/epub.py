@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from functools import partial
 from urllib.parse import unquote
 
 from lxml import etree
@@ -60,7 +61,7 @@ def _xhtml(job: Job, name: str) -> None:
     for img in tree.getroot().iter(XHTML + "img", "img"):
         alt = img.get("alt")
         if alt:
-            job.plain(alt, lambda translated, alt=alt: alts.__setitem__(alt, translated), name)
+            job.plain(alt, partial(alts.__setitem__, alt), name)
     translated: dict[str, str] = {}
     if any(char.isalnum() for char in "".join(tree.getroot().itertext())):
         job.text(text, lambda out: translated.__setitem__("html", out), name)
@@ -93,7 +94,7 @@ def _ncx(job: Job, name: str) -> None:
     for label in job.tree(name).getroot().iter(NCX + "navLabel"):
         for text in label.iter(NCX + "text"):
             if text.text and not len(text):
-                job.plain(text.text, lambda out, e=text: setattr(e, "text", out), name)
+                job.plain(text.text, partial(setattr, text, "text"), name)
 
 
 def analyse(job: Job) -> None:

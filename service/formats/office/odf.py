@@ -11,6 +11,8 @@ and ``fo:country`` of the text properties that have one, and ``dc:language`` in 
 
 from __future__ import annotations
 
+from functools import partial
+
 from lxml import etree
 
 from service.formats.documents import FileError
@@ -99,14 +101,14 @@ def _paragraphs(job: Job, name: str, roots: list[etree._Element]) -> None:
     for root in roots:
         for paragraph in list(root.iter(*PARAGRAPHS)):
             items = encode_paragraph(paragraph)
-            job.paragraph(items, lambda placed, p=paragraph: rebuild_paragraph(p, placed), name)
+            job.paragraph(items, partial(rebuild_paragraph, paragraph), name)
 
 
 def _alt_texts(job: Job, name: str, roots: list[etree._Element]) -> None:
     for root in roots:
         for element in root.iter(SVG + "title", SVG + "desc"):
             if element.text and not len(element):
-                job.plain(element.text, lambda text, e=element: setattr(e, "text", text), name)
+                job.plain(element.text, partial(setattr, element, "text"), name)
 
 
 def _language(job: Job, name: str) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 
 from lxml import etree
 
@@ -413,7 +414,7 @@ def _alt_texts(job: Job, name: str) -> None:
         for attribute in ("descr", "title"):
             value = element.get(attribute)
             if value:
-                job.plain(value, lambda text, e=element, a=attribute: e.set(a, text), name)
+                job.plain(value, partial(element.set, attribute), name)
 
 
 def _core_language(job: Job, types: dict[str, str]) -> None:
