@@ -5,41 +5,19 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from s2s.batching import BatchBudget
 from s2s.constants import BEAM_SIZE, DECODE_BATCH_TOKENS, LENGTH_PENALTY, MAX_LEN_A, MAX_LEN_B
 from s2s.inference.search import SearchOptions
 from s2s.inference.translator import TranslateOptions
 
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """--help shows each option's default (unless its help already says it, or there is none:
-    None, False, an empty list) and keeps the description's line breaks."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        default = action.default
-        if ("default" in text or default is None or default is False
-                or default is argparse.SUPPRESS or default == [] or not action.option_strings):
-            return text
-        return f"{text} (default: {default})"
-
-
-def make_parser(doc: str | None, epilog: str | None = None) -> argparse.ArgumentParser:
-    """A command's parser: the module docstring as description, defaults in --help."""
-    return argparse.ArgumentParser(description=doc, epilog=epilog, formatter_class=HelpFormatter)
-
-
-def add_config_args(parser: argparse.ArgumentParser, required: bool = True,
-                    what: str = "YAML config file", default: str | None = None) -> None:
-    """--config FILE and repeated --set KEY=VALUE, spelled the same in every command."""
-    parser.add_argument("--config", required=required, default=default, metavar="FILE",
-                        help=what)
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE",
-                        help="override a value of the config, e.g. train.lr=5e-4 (repeatable)")
-
+from .cli_parsing import (  # noqa: F401 (the commands import these from here too)
+    HelpFormatter,
+    add_config_args,
+    fail,
+    make_parser,
+    warn,
+)
 
 DEVICES_HELP = "cpu, cuda, cuda:N, or auto (CUDA when available, else the CPU)"
 GPU_DTYPES = ["fp32", "fp16", "bf16"]
@@ -73,10 +51,6 @@ def chosen_dtype(args: argparse.Namespace) -> str:
         raise ValueError(f"--dtype {args.dtype} is the dtype on a GPU and the model runs on the "
                          f"CPU here (--device {args.device}): give --cpu-dtype instead")
     return args.cpu_dtype if on_cpu else args.dtype
-
-
-def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
 
 
 def add_decoding_args(parser: argparse.ArgumentParser) -> None:
@@ -114,8 +88,3 @@ def translate_options(args: argparse.Namespace) -> TranslateOptions:
         forbid_unk=args.forbid_unk)
     return TranslateOptions(search=search, budget=BatchBudget(args.batch_tokens),
                             replace_unk=args.replace_unk, use_shortlist=not args.no_shortlist)
-
-
-def fail(message: str, status: int = 2) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return status

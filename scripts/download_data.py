@@ -35,6 +35,8 @@ import zlib
 from pathlib import Path
 from typing import NamedTuple
 
+from .cli_parsing import make_parser
+
 COMMIT = "a3d2e0d26b56f3846f66a952536ffed4e401d05a"
 BASE_URL = f"https://raw.githubusercontent.com/multi30k/dataset/{COMMIT}/data/task1/raw"
 DEFAULT_OUT = "data/multi30k"
@@ -227,7 +229,7 @@ CORPORA_ENV = "S2S_CORPORA_DIR"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = make_parser(__doc__.splitlines()[0])
     parser.add_argument(
         "--corpus",
         default="multi30k",
@@ -253,11 +255,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         nargs="+",
         default=None,
         help=f"multi30k: some of {' '.join(LANGS)}; other corpora: languages paired with "
-        f"English, comma- or space-separated (default {','.join(L10N_LANGS)})",
+        f"English, comma- or space-separated (default for them: {','.join(L10N_LANGS)})",
     )
     parser.add_argument(
-        "--splits", nargs="+", choices=list(UPSTREAM_SPLITS), default=list(UPSTREAM_SPLITS)
-    )
+        "--splits", nargs="+", choices=list(UPSTREAM_SPLITS), default=list(UPSTREAM_SPLITS),
+        help="Multi30k splits to fetch")
     parser.add_argument("--force", action="store_true", help="re-fetch files already present")
     parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds per download")
     l10n = parser.add_argument_group("localization corpora")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from service.stores.keys import KeyRecord, KeyStore, KeyStoreError
 
-from .cli_common import make_parser
+from .cli_parsing import make_parser
 
 COLUMNS = ("key", "name", "req/min", "chars/request", "created")
 

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from s2s.config import ConfigError, load_yaml_file
 from s2s.constants import BEAM_SIZE, DECODE_BATCH_TOKENS
 from s2s.inference.glossary import MAX_AVOID, MAX_TERM_CHARS, MAX_TERMS
 from s2s.inference.search import SearchLimits
@@ -156,6 +157,18 @@ class Settings(BaseSettings):
                                        "keys store (/glossaries); unset: storing is off (403)")
     max_glossaries_per_caller: int = Field(50, ge=1, description="glossaries one API key may "
                                            "store; 429 beyond")
+
+    # protected spans (README "Protected spans")
+    protect_spans: bool = Field(True, description="leave URLs, e-mail addresses, @handles, "
+                                "#hashtags, emoji, numbers with units, placeholders and "
+                                "`code` untranslated, copied to where the alignment puts them")
+    max_protected: int = Field(20, ge=0, le=100, description="strings or regular "
+                               "expressions a request's protected list may hold; 422 beyond")
+    max_protected_chars: int = Field(200, ge=1, le=1000, description="characters of one "
+                                     "protected string or regular expression; 422 beyond")
+    protected_timeout_s: float = Field(0.2, gt=0, le=10, description="time all of a "
+                                       "request's protected regular expressions may take to "
+                                       "match; 422 beyond")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
     @field_validator("api_keys", "cors_origins", "forwarded_allow_ips", mode="before")
@@ -237,11 +250,27 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     values: dict[str, Any] = {}
     if path is not None:
         try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as error:
+            loaded = load_yaml_file(path)   # duplicate keys refused, naming the lines
+        except (OSError, ConfigError) as error:
             raise SettingsError(f"cannot read settings file {path}: {error}") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise SettingsError(f"settings file {path} must hold a mapping of setting: value")
         values.update(loaded or {})
     values.update({key: value for key, value in overrides.items() if value is not None})
-    return Settings(**values)
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        raise SettingsError(plain_errors(error)) from None
+
+
+def plain_errors(error: ValidationError) -> str:
+    """A settings ValidationError in one line per problem: the setting and what is wrong (no
+    validator names, no links)."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        where = ".".join(str(part) for part in problem.get("loc", ())) or "settings"
+        message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
+        value = problem.get("input")
+        shown = "" if where == "settings" or isinstance(value, dict) else f" (got {value!r})"
+        lines.append(f"{where}: {message}{shown}")
+    return "; ".join(lines)
