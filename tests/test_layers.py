@@ -13,6 +13,7 @@ LAYERS = {"base": set(), "model": {"base"}, "inference": {"base", "model"},
           "training": {"base", "model", "inference"}}
 # what service/ may use of the library
 SERVICE_INTERFACE = {"s2s.constants", "s2s.devices", "s2s.checkpoint", "s2s.batching",
+                     "s2s.config",
                      "s2s.inference.interrupt",
                      "s2s.inference.search", "s2s.inference.sentences",
                      "s2s.inference.translator", "s2s.inference.glossary",

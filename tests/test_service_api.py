@@ -146,12 +146,13 @@ def test_sentence_translates_the_same_alone_and_in_a_batch(models_dir):  # noqa:
     async def main():
         async with serve(settings_for(models_dir, max_wait_ms=300, max_delay_ms=300),
                          factory) as client:
-            alone = await ask(client, DATE)
+            # together first: before any batch the batcher waits max_wait_ms for company
             together = await asyncio.gather(*(ask(client, t) for t in [*others, DATE]))
+            alone = await ask(client, DATE)
             return alone, together[-1]
 
     alone, in_batch = asyncio.run(main())
-    assert recorder["translator"].batch_sizes[-1] == 5        # the second round was one batch
+    assert recorder["translator"].batch_sizes[-2:] == [5, 1]   # one batch of five, then alone
     assert in_batch["translation"] == alone["translation"]
     assert in_batch["tokens"] == alone["tokens"]
     assert in_batch["score"] == pytest.approx(alone["score"], abs=1e-4)
