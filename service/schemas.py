@@ -72,6 +72,36 @@ GlossaryId = Annotated[Text | None, Field(None, max_length=64, description="id o
                                           "the caller's API key stored (/glossaries)")]
 
 
+class ProtectedPattern(BaseModel):
+    """A regular expression (Python ``regex`` syntax) whose matches are not translated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    regex: Text = Field(min_length=1, max_length=1000)
+
+
+def protected_list(value: Any) -> Any:
+    """A protected list sent as a form field (LibreTranslate clients send forms) is its JSON
+    text; a single string is a list of one."""
+    if isinstance(value, str):
+        try:
+            loaded = json.loads(value)
+        except ValueError:
+            return [value]
+        return loaded if isinstance(loaded, list) else [value]
+    return value
+
+
+ProtectedField = Annotated[
+    list[Annotated[Text, Field(min_length=1, max_length=1000)] | ProtectedPattern] | None,
+    BeforeValidator(protected_list),
+    Field(None, max_length=100, description='more to leave untranslated, besides URLs, '
+          'handles, hashtags, emoji, placeholders...: strings (exact) and {"regex": "..."} '
+          "patterns; bounded by the server's max_protected and max_protected_chars, patterns "
+          "matching the empty string are refused, matching is time-bounded "
+          "(protected_timeout_s)")]
+
+
 class LibreTranslateRequest(BaseModel):
     """LibreTranslate's /translate body (JSON or form fields)."""
 
@@ -86,6 +116,7 @@ class LibreTranslateRequest(BaseModel):
     api_key: Text | None = Field(None, max_length=256)
     glossary: GlossaryField
     glossary_id: GlossaryId
+    protected: ProtectedField
 
 
 class DetectedLanguage(BaseModel):
@@ -153,6 +184,7 @@ class NativeTranslateRequest(BaseModel):
     api_key: Text | None = Field(None, max_length=256)
     glossary: GlossaryField
     glossary_id: GlossaryId
+    protected: ProtectedField
 
 
 class CandidateOut(BaseModel):

@@ -11,6 +11,7 @@ from s2s.inference.confidence import confidence
 from s2s.inference.glossary import Glossary
 from s2s.inference.translator import TranslateOptions, Translation
 from service.errors import InvalidRequest
+from service.formats.protect import ProtectedError, Protector, make_protector
 from service.http.access import authorized_body
 from service.http.body import validated
 from service.http.context import ServiceDep
@@ -28,7 +29,7 @@ from service.schemas import (
     TextOut,
 )
 from service.serving.langid import Detection
-from service.serving.markup_translation import AUTO, translate_html
+from service.serving.markup_translation import AUTO, translate_html, translate_protected
 from service.serving.pipeline import (
     TEXTS_ONLY,
     Returned,
@@ -77,20 +78,22 @@ async def translate_libre(request: Request, service: ServiceDep) -> dict[str, An
     single = isinstance(query.q, str)
     texts = [query.q] if single else query.q
     glossary = await request_glossary(service, request, query.glossary, query.glossary_id)
+    protector = request_protector(service, query.protected)
     confidences = None
     if query.format == "html":   # the markup kept, inline tags placed by the alignment
         if glossary is not None:
             raise InvalidRequest("a glossary works with format text only")
         check_limits(texts, service.settings)
-        translated, detections = await translate_html(
-            service, request, query.source, query.target, texts, make_options(service, None, 1))
+        translated, detections = await protected_errors(translate_html(
+            service, request, query.source, query.target, texts, make_options(service, None, 1),
+            protector=protector))
         alternatives = [[] for _ in texts]
     else:
         check_alternatives(service, query.alternatives)
         options = make_options(service, None, query.alternatives + 1)
         results, detections = await translate_any(service, request, query.source,
                                                   query.target, texts, options,
-                                                  glossary=glossary)
+                                                  glossary=glossary, protector=protector)
         translated = [result.text for result in results]
         alternatives = [alternatives_of(result, query.alternatives) for result in results]
         confidences = [result.confidence for result in results]
@@ -112,16 +115,50 @@ def check_alternatives(service: Service, alternatives: int) -> None:
         raise InvalidRequest(f"alternatives may be at most {most} on this server")
 
 
+def request_protector(service: Service, protected: list[Any] | None) -> Protector | None:
+    """The request's protected spans: the built-in kinds (unless the server's protect_spans
+    is off) and its own strings and patterns, within the server's bounds (422 beyond)."""
+    settings = service.settings
+    if not settings.protect_spans and not protected:
+        return None
+    try:
+        return make_protector([item if isinstance(item, str) else {"regex": item.regex}
+                               for item in protected or []],
+                              builtin=settings.protect_spans,
+                              max_items=settings.max_protected,
+                              max_chars=settings.max_protected_chars,
+                              budget_s=settings.protected_timeout_s)
+    except ProtectedError as error:
+        raise InvalidRequest(f"protected: {error}") from None
+
+
+async def protected_errors(work: Any) -> Any:
+    """A protected pattern that runs out of time is the request's fault (422)."""
+    try:
+        return await work
+    except ProtectedError as error:
+        raise InvalidRequest(f"protected: {error}") from None
+
+
 async def translate_any(service: Service, request: Request, source: str, target: str,
                         texts: list[str], options: TranslateOptions,
-                        returned: Returned = TEXTS_ONLY, glossary: Glossary | None = None
+                        returned: Returned = TEXTS_ONLY, glossary: Glossary | None = None,
+                        protector: Protector | None = None
                         ) -> tuple[list[TextResult], list[Detection | None] | None]:
-    """Through the given pair, or with source "auto" through each text's detected one."""
-    if source.lower() != AUTO:
-        return await translate_texts(service.registry, service.settings, source, target, texts,
-                                     options, request, returned, glossary), None
-    return await translate_auto(service.registry, service.langid, service.settings, target,
-                                texts, options, request, returned, glossary)
+    """Through the given pair, or with source "auto" through each text's detected one;
+    protected spans taken out and placed back by the alignment (translate_protected)."""
+    check_limits(texts, service.settings)
+
+    async def run(texts: list[str], options: TranslateOptions, returned: Returned
+                  ) -> tuple[list[TextResult], list[Detection | None] | None]:
+        if source.lower() != AUTO:
+            return await translate_texts(service.registry, service.settings, source, target,
+                                         texts, options, request, returned, glossary), None
+        return await translate_auto(service.registry, service.langid, service.settings,
+                                    target, texts, options, request, returned, glossary)
+
+    return await protected_errors(translate_protected(texts, protector, options, returned,
+                                                      run))
 
 
 def detected_language(detection: Detection | None) -> dict[str, Any]:
@@ -181,8 +218,10 @@ async def translate_native(request: Request, service: ServiceDep) -> NativeTrans
                            or query.return_candidate_attention)
     returned = Returned(tokens=query.return_tokens,
                         candidate_attention=query.return_candidate_attention)
+    protector = request_protector(service, query.protected)
     results, detections = await translate_any(service, request, query.source, query.target,
-                                              query.texts, options, returned, glossary)
+                                              query.texts, options, returned, glossary,
+                                              protector)
     outputs = [text_out(r, query) for r in results]
     for output, detection in zip(outputs, detections or []):
         output.detected_language = DetectedLanguage(**detected_language(detection))

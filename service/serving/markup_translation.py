@@ -7,7 +7,7 @@ sentence boundaries into pieces that are, and put back together."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -16,9 +16,13 @@ from starlette.requests import Request
 from s2s.inference.translator import TranslateOptions
 from service.errors import NotReady, TooLarge, UnknownPair
 from service.formats.markup import AlignedText, HtmlFragment, parse_html
+from service.formats.markup.plain import PlainText, plain_text
+from service.formats.markup.protected import protector_of
+from service.formats.protect import Protector
 from service.formats.text import Piece, sentences_of, split_long
 from service.serving.langid import Detection
 from service.serving.pipeline import (
+    Returned,
     TextResult,
     auto_groups,
     available_pairs,
@@ -49,6 +53,27 @@ def aligned_text(result: TextResult) -> AlignedText:
         source += sentence.source_tokens
         target += sentence.tokens
     return AlignedText(source, target, rows, result.text, offsets)
+
+
+def aligned_sentences(sentences: Sequence[Any], rank: int = 0) -> AlignedText:
+    """Like aligned_text, for some sentences' (Translation) rank-th candidates."""
+    source: list[str] = []
+    target: list[str] = []
+    rows: list[list[float]] = []
+    offsets: list[int] = []
+    texts: list[str] = []
+    for sentence in sentences:
+        chosen = sentence.alternatives[rank] if rank and rank < len(
+            sentence.alternatives) else sentence
+        attention = chosen.attention or []
+        for index in range(len(chosen.tokens)):
+            row = attention[index][: len(sentence.source_tokens)] if index < len(attention) else []
+            rows.append(list(row))
+            offsets.append(len(source))
+        source += sentence.source_tokens
+        target += chosen.tokens
+        texts.append(chosen.text)
+    return AlignedText(source, target, rows, " ".join(texts), offsets)
 
 
 def with_attention(options: TranslateOptions) -> TranslateOptions:
@@ -158,17 +183,82 @@ async def translate_in_chunks(service: Any, request: Request | None, target: str
 
 
 async def translate_html(service: Any, request: Request | None, source: str, target: str,
-                         htmls: Sequence[str], options: TranslateOptions, chunked: bool = False
+                         htmls: Sequence[str], options: TranslateOptions, chunked: bool = False,
+                         protector: Protector | None = None
                          ) -> tuple[list[str], list[Detection | None] | None]:
     """Translate HTML fragments keeping their markup; with source "auto" each fragment's
-    language is detected from its text. Returns the translated HTML (and the detections)."""
-    fragments = await asyncio.to_thread(parse_all, htmls)
+    language is detected from its text. Returns the translated HTML (and the detections).
+    ``protector``: its spans (and what is marked translate="no" / class="notranslate", always)
+    are not translated but copied to where the alignment places them."""
+    fragments = await asyncio.to_thread(parse_all, htmls, protector)
     return await translate_fragments(service, request, source, target, fragments, options,
                                      chunked)
 
 
-def parse_all(htmls: Sequence[str]) -> list[HtmlFragment]:
-    return [parse_html(html) for html in htmls]
+def parse_all(htmls: Sequence[str], protector: Protector | None = None
+              ) -> list[HtmlFragment]:
+    protect = protector_of(protector.spans) if protector is not None and protector.active \
+        else None
+    return [parse_html(html, protect) for html in htmls]
+
+
+Run = Callable[[list[str], TranslateOptions, Returned],
+               Awaitable[tuple[list[TextResult], list[Detection | None] | None]]]
+
+
+def plain_texts(texts: Sequence[str], protector: Protector) -> list[PlainText | None]:
+    """Each text's lines and protected spans (None for a text without any)."""
+    return [plain_text(text, protector.spans) for text in texts]
+
+
+async def translate_protected(texts: Sequence[str], protector: Protector | None,
+                              options: TranslateOptions, returned: Returned, run: Run
+                              ) -> tuple[list[TextResult], list[Detection | None] | None]:
+    """Plain texts with protected spans: ``run`` (the pipeline, as the request would have
+    gone) translates them with the spans taken out, with attention; each text (and each
+    candidate) is then rendered with its spans placed by the alignment (TextResult.placed).
+    Texts without spans, or no protector: ``run`` as it was."""
+    if protector is None or not protector.active:
+        return await run(list(texts), options, returned)
+    plans = await asyncio.to_thread(plain_texts, texts, protector)
+    if not any(plans):
+        return await run(list(texts), options, returned)
+    model_texts = [plan.model_text if plan else text for plan, text in zip(plans, texts)]
+    if not options.search.return_attention:
+        options = with_attention(options)
+        returned = replace(returned, placement_only=True)
+    results, detections = await run(model_texts, options, returned)
+    await asyncio.to_thread(place_all, plans, texts, results)
+    return results, detections
+
+
+def place_all(plans: Sequence[PlainText | None], texts: Sequence[str],
+              results: Sequence[TextResult]) -> None:
+    for plan, text, result in zip(plans, texts, results):
+        if plan is None:
+            continue
+        if result.verbatim is not None:   # already in the target language: as it came
+            result.verbatim = text
+            continue
+        ranks = max(1, result.candidate_count())
+        result.placed = [render_plain(plan, result, rank) for rank in range(ranks)]
+
+
+def render_plain(plan: PlainText, result: TextResult, rank: int = 0) -> str:
+    """A plain text's rank-th candidate with its protected spans placed line by line."""
+    parts: list[Any] = []
+    start = 0
+    for number, line in enumerate(plan.lines):
+        count = len(result.lines[number]) if number < len(result.lines) else 0
+        mine = result.results[start:start + count]
+        start += count
+        if line.segment is not None:
+            parts.append(aligned_sentences(mine, rank))
+        else:
+            parts.append(" ".join(
+                (s.alternatives[rank].text if rank and rank < len(s.alternatives) else s.text)
+                for s in mine))
+    return plan.render(parts)
 
 
 async def translate_fragments(service: Any, request: Request | None, source: str, target: str,

@@ -53,11 +53,15 @@ class TextResult:
     sentences: list[str]
     results: list[Translation]
     verbatim: str | None = None   # a text returned as it came (already in the target language)
+    placed: list[str] | None = None   # per candidate rank: the text with its protected spans
+    #                                   put back (markup_translation.translate_protected)
 
     @property
     def text(self) -> str:
         if self.verbatim is not None:
             return self.verbatim
+        if self.placed:
+            return self.placed[0]
         return join_text(self.lines, (r.text for r in self.results))
 
     @classmethod
@@ -98,7 +102,9 @@ class TextResult:
         chosen = [r.alternatives[rank] for r in self.results]
         if self.verbatim is not None and rank == 0:
             return self.verbatim, 0.0, 0.0
-        return (join_text(self.lines, (c.text for c in chosen)), sum(c.score for c in chosen),
+        text = (self.placed[rank] if self.placed and rank < len(self.placed)
+                else join_text(self.lines, (c.text for c in chosen)))
+        return (text, sum(c.score for c in chosen),
                 sum(c.normalized_score for c in chosen))
 
 
@@ -185,6 +191,7 @@ class Returned:
 
     tokens: bool = False
     candidate_attention: bool = False
+    placement_only: bool = False   # attention computed to place protected spans, not returned
 
 
 TEXTS_ONLY = Returned()
@@ -210,7 +217,7 @@ def response_bytes(sources: Sequence[Source], options: TranslateOptions,
     for source in sources:
         out = max_output_tokens(len(source), search)
         total += texts * out * per_piece
-        if search.return_attention:
+        if search.return_attention and not returned.placement_only:
             total += maps * (out + 1) * len(source) * BYTES_PER_CELL
     return total
 
@@ -289,7 +296,7 @@ async def translate_groups(registry: ModelRegistry, settings: Settings, target: 
     plans = []
     for source, numbers in groups.items():
         slot = find_slot(registry, source, target)
-        segmented = [split_text(texts[number]) for number in numbers]
+        segmented = [split_text(texts[number], source) for number in numbers]
         plans.append((slot, numbers, segmented, prepare_sentences(slot, segmented, glossary)))
     flat = [(slot, source) for slot, _, _, sources in plans for source in sources]
     check_cost([source for _, source in flat], options, settings, returned)

@@ -25,14 +25,23 @@ Segments
     instructions), which is copied verbatim. Atoms take no characters: empty elements (``br``,
     ``img``, ``wbr``, ``input``, ``embed``), comments, stray end tags and the untranslated
     elements in ``OPAQUE_INLINE`` (``code``, ``script``, ``style``, ``textarea``, ...), whose
-    whole content is copied. ``pre`` is an untranslated block. A run's text (entities decoded,
-    ASCII whitespace collapsed, stripped; ``br`` separates words) is a segment when it has a
-    letter or digit; otherwise the run stays verbatim, and so does the whitespace around a
-    segment. The inline elements of a run form a tree of character spans over the segment
-    text. Malformed nesting is absorbed there: an end tag closes the nearest open element of
-    its name (elements opened above it end there, without an end tag), an end tag with nothing
-    to close is an atom, elements still open at the end of the run extend to its end. Nothing
-    recurses: trees are walked with explicit stacks, so thousands of nesting levels are fine.
+    whole content is copied. ``pre`` is an untranslated block, and so is any element marked
+    ``translate="no"`` or with the class ``notranslate`` (an inline one is an atom; what is
+    under it is not translated, a nested ``translate="yes"`` included). A run's text (entities
+    decoded, ASCII whitespace collapsed, stripped; ``br`` separates words) is a segment when it
+    has a letter or digit; otherwise the run stays verbatim, and so does the whitespace around a
+    segment. The inline elements of a run form a tree of character spans over the segment text.
+    Malformed nesting is absorbed there: an end tag closes the nearest open element of its name
+    (elements opened above it end there, without an end tag), an end tag with nothing to close
+    is an atom, elements still open at the end of the run extend to its end. Nothing recurses:
+    trees are walked with explicit stacks, so thousands of nesting levels are fine.
+
+Protected spans
+    ``parse_html(html, protect)``: each segment's protected spans (URLs, handles, hashtags,
+    emoji, placeholders, ...: service.formats.protect) become atoms holding their text and
+    the inline elements wholly inside them (markup.protected), so the model never sees them
+    and they come back verbatim where the alignment places them. Plain texts go through the
+    same segments, unescaped (markup.plain).
 
 Placement
     Source pieces are mapped to character spans of the segment text (NFKC, case and whitespace

@@ -240,6 +240,7 @@ class Placement:
 
     def __init__(self, units: list[Unit], nodes: int = 0) -> None:
         self.size = len(units)
+        self.units = units
         self.sources = _Sources(units, nodes)
         self.anchors = _anchors(units)
         self.boxes: dict[Node, _Box] = {}
@@ -248,6 +249,15 @@ class Placement:
         """The first unit aligned to a source character at or after position (else the end)."""
         found = bisect_left(self.anchors, (position, -1))
         return self.anchors[found][1] if found < len(self.anchors) else self.size
+
+    def word_start(self, point: int, lowest: int) -> int:
+        """point moved back to the start of the word whose middle it is in (a protected span
+        goes between words, never into one)."""
+        units = self.units
+        while lowest < point < self.size and not units[point].space and units[point].text[:1] \
+                .isalnum() and units[point - 1].text[-1:].isalnum():
+            point -= 1
+        return point
 
     def run(self, root: Node) -> dict[Node, _Box]:
         self.boxes[root] = _Box(0, self.size, list(range(self.size)))
@@ -271,8 +281,13 @@ class Placement:
                 own = list(range(lo, hi)) if hi - lo <= 1 else [lo, hi - 1]
             if own:
                 box = _Box(own[0], own[-1] + 1, own)
+            elif child.atom and child.start == 0 and child.open is not None and child.open.word:
+                box = _Box(parent.lo, parent.lo, [])  # a protected span that starts the
+                #                                       source starts the translation
             else:
                 point = min(max(self.anchor(child.start), parent.lo), parent.hi)
+                if child.atom and child.open is not None and child.open.word:
+                    point = self.word_start(point, parent.lo)
                 box = _Box(point, point, [])
             self.boxes[child] = box
             if _unclosed(child):

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from service.formats.markup.place import AlignedText, Placement, Unit, events, segment_units
-from service.formats.markup.segment import Segment, Splitter, Tag
+from service.formats.markup.segment import (
+    CLOSING,
+    ESCAPES,
+    Segment,
+    Splitter,
+    Tag,
+    escape_text,
+)
 from service.formats.markup.tokenize import MarkupError, tokenize
 
-ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\u00a0": "&nbsp;"}
+__all__ = ["ESCAPES", "HtmlFragment", "parse_html", "translated_segment"]
+
+
 def _outside_all(group: list[Tag]) -> list[int]:
     """Each gap (0..len) of a run of tags moved out of elements: before the start tags and
     after the end tags that touch it (a space right inside an element's edge is moved out of
@@ -45,11 +54,34 @@ def _gaps(group: list[Tag], where: str) -> set[int]:
     return gaps
 
 
-def _join(group: list[Tag], where: str) -> str:
-    """Tags between two units; where says whether a word boundary lies there (inner)."""
-    if where == "none":
+def _word_gaps(group: list[Tag], where: str, before: str, after: str) -> set[int]:
+    """Gaps of a run of tags holding protected spans (``Tag.word``) between unit texts before
+    and after: the source's spacing around them; a space on both sides of them where the
+    translation has a word boundary, and wherever they would touch a letter or digit; none
+    before closing punctuation; none at the segment's edges."""
+    gaps = _gaps(group, "none")
+    words = [index for index, tag in enumerate(group) if tag.word]
+    first, last = words[0], words[-1] + 1
+    if where == "inner" or before[-1:].isalnum():
+        gaps.add(first)
+    if where == "inner" or after[:1].isalnum():
+        gaps.add(last)
+    if after[:1] in CLOSING:
+        gaps -= set(range(last, len(group) + 1))
+    if where in ("start", "both"):
+        gaps.discard(0)
+    if where in ("end", "both"):
+        gaps.discard(len(group))
+    return gaps
+
+
+def _join(group: list[Tag], where: str, before: str = "", after: str = "") -> str:
+    """Tags between two units (texts before and after); where says whether a word boundary
+    lies there (inner)."""
+    has_word = any(tag.word for tag in group)
+    if where == "none" and not has_word:
         return "".join(tag.raw for tag in group)
-    gaps = _gaps(group, where)
+    gaps = _word_gaps(group, where, before, after) if has_word else _gaps(group, where)
     out: list[str] = []
     for index, tag in enumerate(group):
         if index in gaps:
@@ -60,16 +92,12 @@ def _join(group: list[Tag], where: str) -> str:
     return "".join(out)
 
 
-def _escape(text: str, entities: dict[str, str]) -> str:
-    """Escape &, <, >, U+00A0; characters the source wrote as entities keep that spelling."""
-    return "".join(entities.get(char) or ESCAPES.get(char, char) for char in text)
-
-
-def _assemble(events: list[Unit | Tag], entities: dict[str, str]) -> str:
+def _assemble(events: list[Unit | Tag], entities: dict[str, str], plain: bool = False) -> str:
     """The segment's HTML: escaped unit texts joined by spaces at word starts, tags between."""
     out: list[str] = []
     group: list[Tag] = []
     seen = boundary = False
+    previous = ""
     for event in events:
         if isinstance(event, Tag):
             group.append(event)
@@ -78,17 +106,17 @@ def _assemble(events: list[Unit | Tag], entities: dict[str, str]) -> str:
         if not event.text:
             continue
         where = "start" if not seen else "inner" if boundary else "none"
-        out.append(_join(group, where))
-        out.append(_escape(event.text, entities))
-        group, seen, boundary = [], True, False
-    out.append(_join(group, "end" if seen else "both"))
+        out.append(_join(group, where, previous, event.text))
+        out.append(event.text if plain else escape_text(event.text, entities))
+        group, seen, boundary, previous = [], True, False, event.text
+    out.append(_join(group, "end" if seen else "both", previous))
     return "".join(out)
 
 
 def _render_segment(segment: Segment, translation: Any) -> str:
     units = segment_units(segment, translation)
     boxes = Placement(units, len(segment.nodes)).run(segment.root)
-    return _assemble(events(segment, boxes, units), segment.entities)
+    return _assemble(events(segment, boxes, units), segment.entities, segment.plain)
 
 
 class HtmlFragment:
@@ -110,11 +138,11 @@ class HtmlFragment:
             if isinstance(part, str):
                 out.append(part)
             else:
-                out.extend((part.leading, _translated(part, next(found)), part.trailing))
+                out.extend((part.leading, translated_segment(part, next(found)), part.trailing))
         return "".join(out)
 
 
-def _translated(segment: Segment, translation: Any) -> str:
+def translated_segment(segment: Segment, translation: Any) -> str:
     """A segment rendered from its translation; from its plain text if the rest is unusable."""
     try:
         return _render_segment(segment, translation)
@@ -127,11 +155,13 @@ def _translated(segment: Segment, translation: Any) -> str:
         raise MarkupError(f"cannot use the translation of {segment.text[:40]!r}") from error
 
 
-def parse_html(html: str) -> HtmlFragment:
-    """Split an HTML fragment or document into verbatim markup and segments to translate."""
+def parse_html(html: str, protect: Callable[[Segment], Segment | None] | None = None
+               ) -> HtmlFragment:
+    """Split an HTML fragment or document into verbatim markup and segments to translate
+    (``protect``: each segment with its protected spans made atoms, see markup.protected)."""
     if not isinstance(html, str):
         raise MarkupError(f"HTML must be a string, not {type(html).__name__}")
-    splitter = Splitter()
+    splitter = Splitter(protect)
     for token in tokenize(html):
         splitter.add(token)
     return HtmlFragment(splitter.finish())

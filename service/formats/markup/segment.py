@@ -4,12 +4,15 @@ inline elements over its text) and verbatim parts."""
 from __future__ import annotations
 
 import html as html_entities
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from service.formats.markup.tokenize import Token, entity_refs
 
 WHITESPACE = " \t\n\r\f"  # HTML's (ASCII) whitespace; U+00A0 is text
+CLOSING = frozenset(",.;:!?)]}»…%")  # no space before these after a protected span
 
 INLINE = frozenset({
     "a", "abbr", "b", "bdi", "bdo", "big", "cite", "data", "del", "dfn", "em", "font", "i", "ins",
@@ -44,6 +47,7 @@ class Tag:
     is_break: bool = False
     ws_before: bool = False
     ws_after: bool = False
+    word: bool = False  # a protected span: spaced like a word (source spacing kept)
 
 
 @dataclass(slots=True, eq=False)
@@ -70,6 +74,7 @@ class Segment:
     leading: str
     trailing: str
     entities: dict[str, str]
+    plain: bool = False  # plain text: nothing is escaped on output
 
 
 def _edges(items: list[_Item]) -> tuple[str, list[_Item], str]:
@@ -183,8 +188,18 @@ class _SegmentBuilder:
         return Segment(text, self.root, self.nodes, leading, trailing, self.entities)
 
 
-def _run_part(items: list[_Item]) -> str | Segment:
-    """A run as a segment, or as its raw text when it has no letter or digit."""
+ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\u00a0": "&nbsp;"}
+
+
+def escape_text(text: str, entities: dict[str, str]) -> str:
+    """Escape &, <, >, U+00A0; characters the source wrote as entities keep that spelling."""
+    return "".join(entities.get(char) or ESCAPES.get(char, char) for char in text)
+
+
+def _run_part(items: list[_Item], protect: Callable[[Segment], Segment | None] | None = None
+              ) -> str | Segment:
+    """A run as a segment, or as its raw text when it has no letter or digit (``protect``:
+    the segment with its protected spans made atoms, None when no letter or digit is left)."""
     leading, body, trailing = _edges(items)
     builder = _SegmentBuilder()
     for item in body:
@@ -196,10 +211,37 @@ def _run_part(items: list[_Item]) -> str | Segment:
             builder.close(item.name, item.raw)
         else:
             builder.atom(item.raw, item.is_break)
-    segment = builder.finish(leading, trailing)
-    if any(char.isalnum() for char in segment.text):
+    segment: Segment | None = builder.finish(leading, trailing)
+    if protect is not None and segment is not None and any(c.isalnum() for c in segment.text):
+        segment = protect(segment)
+    if segment is not None and any(char.isalnum() for char in segment.text):
         return segment
     return "".join(item.raw for item in items)
+
+
+# Attributes of a start tag as html.parser reads them (name, then an optional quoted or bare
+# value); the tag name is skipped first.
+_TAG_NAME = re.compile(r"<[^\s/>]*")
+_ATTRIBUTE = re.compile(r"""((?<=['"\s/])[^\s/>][^\s/=>]*)"""
+                        r"""(\s*=+\s*('[^']*'|"[^"]*"|(?!['"])[^>\s]*))?""")
+
+
+def untranslated(raw: str) -> bool:
+    """A start tag marked not to be translated, as the web marks it: ``translate="no"`` (HTML)
+    or the class ``notranslate`` (Google's, also honoured by browsers' translators)."""
+    lowered = raw.lower()
+    if "translate" not in lowered:
+        return False
+    head = _TAG_NAME.match(raw)
+    rest = raw[head.end() if head else 0:]
+    for match in _ATTRIBUTE.finditer(rest):
+        name = match.group(1).lower()
+        value = html_entities.unescape((match.group(3) or "").strip("'\""))
+        if name == "translate" and value.strip().lower() == "no":
+            return True
+        if name == "class" and "notranslate" in value.lower().split():
+            return True
+    return False
 
 
 @dataclass(slots=True)
@@ -215,14 +257,15 @@ class _Opaque:
 class Splitter:
     """Sorts tokens into verbatim markup and runs of inline content."""
 
-    def __init__(self) -> None:
+    def __init__(self, protect: Callable[[Segment], Segment | None] | None = None) -> None:
+        self.protect = protect
         self.parts: list[str | Segment] = []
         self.run: list[_Item] = []
         self.opaque: _Opaque | None = None
 
     def flush(self) -> None:
         if self.run:
-            self.parts.append(_run_part(self.run))
+            self.parts.append(_run_part(self.run, self.protect))
             self.run = []
 
     def verbatim(self, raw: str) -> None:
@@ -242,6 +285,11 @@ class Splitter:
             if name in OPAQUE_BLOCK:
                 self.flush()
             self.opaque = _Opaque(name, name in OPAQUE_INLINE, [token.raw])
+        elif kind == "start" and name not in VOID_INLINE and untranslated(token.raw):
+            inline = name in INLINE
+            if not inline:
+                self.flush()
+            self.opaque = _Opaque(name, inline, [token.raw])
         elif kind in ("start", "empty") and name in VOID_INLINE or (
                 kind == "empty" and name in ATOM_WHEN_EMPTY):
             self.run.append(_Item("atom", name, token.raw, name in BREAKS))
