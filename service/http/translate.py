@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel
 
 from s2s.inference.confidence import confidence
 from s2s.inference.glossary import Glossary
@@ -45,7 +46,7 @@ from service.state import Service
 router = APIRouter()
 
 
-def body_schema(model: type) -> dict[str, Any]:
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
     """A request model's JSON schema for openapi_extra, its nested models inlined (a
     ``#/$defs/...`` reference would not resolve inside the OpenAPI document)."""
     schema = model.model_json_schema()
@@ -76,7 +77,7 @@ LIBRE_BODY = body_schema(LibreTranslateRequest)
 async def translate_libre(request: Request, service: ServiceDep) -> dict[str, Any]:
     query = validated(LibreTranslateRequest, await authorized_body(request, service, forms=True))
     single = isinstance(query.q, str)
-    texts = [query.q] if single else query.q
+    texts = [query.q] if isinstance(query.q, str) else query.q
     glossary = await request_glossary(service, request, query.glossary, query.glossary_id)
     protector = request_protector(service, query.protected)
     confidences = None
@@ -87,7 +88,7 @@ async def translate_libre(request: Request, service: ServiceDep) -> dict[str, An
         translated, detections = await protected_errors(translate_html(
             service, request, query.source, query.target, texts, make_options(service, None, 1),
             protector=protector))
-        alternatives = [[] for _ in texts]
+        alternatives: list[list[str]] = [[] for _ in texts]
     else:
         check_alternatives(service, query.alternatives)
         options = make_options(service, None, query.alternatives + 1)
@@ -180,7 +181,7 @@ async def detect(request: Request, service: ServiceDep) -> list[Any]:
     ``q`` gets one such list, a list ``q`` one per item."""
     query = validated(DetectRequest, await authorized_body(request, service, forms=True))
     single = isinstance(query.q, str)
-    texts = [query.q] if single else query.q
+    texts = [query.q] if isinstance(query.q, str) else query.q
     check_limits(texts, service.settings)
     ranked = await rank_languages(service.registry, service.langid, texts)
     answers = [[{"language": d.language, "confidence": d.confidence} for d in options]
@@ -192,7 +193,7 @@ def alternatives_of(result: TextResult, wanted: int) -> list[str]:
     """Up to ``wanted`` other candidate texts, without repeating the translation or each
     other (different pieces can spell the same text)."""
     seen = {result.text}
-    alternatives = []
+    alternatives: list[str] = []
     for rank in range(1, result.candidate_count()):
         text = result.candidate(rank)[0]
         if text not in seen and len(alternatives) < wanted:

@@ -11,6 +11,7 @@ import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from starlette.requests import Request
@@ -161,11 +162,14 @@ def prepare_sentences(slot: ModelSlot, texts: list[list[list[str]]],
     if not flat:
         return []
     sentences = [sentence for _, sentence in flat]
+    translator = slot.translator
+    if translator is None:   # find_slot gives serving slots only; a reload never unsets it
+        raise NotReady(f"the model for {slot.pair} is not loaded; retry later")
     try:
         if not glossary:
-            return slot.translator.prepare(sentences)
+            return translator.prepare(sentences)
         return [GlossarySource(s.text, s.ids, s.constraints, glossary)
-                for s in slot.translator.prepare(sentences, glossary)]
+                for s in translator.prepare(sentences, glossary)]
     except GlossaryError as error:
         where = "" if error.index is None else f"text {flat[error.index][0]}: "
         reason = str(error).split(": ", 1)[1] if error.index is not None else str(error)
@@ -343,7 +347,9 @@ def submit_all(batches: list[tuple[ModelSlot, list[Source]]], options: Translate
     futures: list[asyncio.Future] = []
     try:
         for slot, sources in batches:
-            if sources:
+            if sources and slot.batcher is None:   # removed by a reload meanwhile
+                raise NotReady(f"the model for {slot.pair} is not loaded; retry later")
+            if sources and slot.batcher is not None:
                 futures += slot.batcher.submit(sources, options, caller)
     except ServiceError:
         for future in futures:
@@ -396,6 +402,7 @@ async def auto_groups(registry: ModelRegistry, identifier: LanguageIdentifier, t
             continue
         if check_target and f"{language}-{target.lower()}" not in registry.slots:
             found = detections[numbers[0]]
+            assert found is not None   # groups hold detected texts only
             raise UnknownPair(f"text {numbers[0]} was detected as {language!r} (confidence "
                               f"{found.confidence:g}), and no model translates {language!r} to "
                               f"{target!r}; available pairs: {available_pairs(registry)}")
@@ -434,7 +441,9 @@ async def wait_results(futures: list[asyncio.Future], deadline: float,
     stopping = asyncio.ensure_future(shutdown.wait())
     disconnect = None if request is None else asyncio.ensure_future(
         wait_for_disconnect(request))
-    waiting = {gathered, stopping} | ({disconnect} if disconnect else set())
+    waiting: set[asyncio.Future[Any]] = {gathered, stopping}
+    if disconnect is not None:
+        waiting.add(disconnect)
     remaining = max(0.0, deadline - asyncio.get_running_loop().time())
     try:
         done, _ = await asyncio.wait(waiting, timeout=remaining,

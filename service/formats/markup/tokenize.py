@@ -101,7 +101,7 @@ class _Recorder(HTMLParser):
                 (found.start() for found in _SECTION_CLOSE.finditer(self.rawdata)), default=-1)
         return self._comment_close_at, self._section_close_at
 
-    def parse_comment(self, i: int, report: int = 1) -> int:
+    def parse_comment(self, i: int, report: bool = True) -> int:
         """A "<!--" that no closer follows is "incomplete" at once. (The stdlib searches the
         rest of the input for each one, even when a ">" ends it as text a few characters on:
         quadratic time on thousands of them.)"""
@@ -109,7 +109,7 @@ class _Recorder(HTMLParser):
             return -1
         return super().parse_comment(i, report)
 
-    def parse_marked_section(self, i: int, report: int = 1) -> int:
+    def parse_marked_section(self, i: int, report: bool = True) -> int:
         """``<![foo[`` makes the stdlib assert: take it as a bogus declaration up to ``>``. One
         that no closer follows is "incomplete" at once (the stdlib would search the rest of
         the input for each)."""
