@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from s2s.inference.confidence import confidence
 from service.settings import Settings
 from tests.service_fixtures import (  # noqa: F401 (fixtures)
     FakeTranslator,
@@ -54,10 +55,11 @@ def test_libretranslate_string_and_list(tmp_path):
 
     one, many, alts, alts_many, form = asyncio.run(main())
     assert one.status_code == 200
-    assert one.json() == {"translatedText": "fake(Hallo)", "confidence": 50.0}
+    sure = confidence(-1.0, 1)     # the fake's best candidate: score -1, one token
+    assert one.json() == {"translatedText": "fake(Hallo)", "confidence": sure}
     assert many.json() == {"translatedText": ["fake(Hallo)", "fake(Welt)"],
-                           "confidence": [50.0, 50.0]}
-    assert alts.json() == {"translatedText": "fake(Hallo)", "confidence": 50.0,
+                           "confidence": [sure, sure]}
+    assert alts.json() == {"translatedText": "fake(Hallo)", "confidence": sure,
                            "alternatives": ["fake(Hallo)#1", "fake(Hallo)#2"]}
     assert alts_many.json()["alternatives"] == [["fake(a)#1"], ["fake(b)#1"]]
     assert form.status_code == 200
