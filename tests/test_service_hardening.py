@@ -52,13 +52,17 @@ def test_non_finite_numbers_are_refused(tmp_path, literal):
     assert response.status_code == 400 and response.json()["kind"] == "invalid_json"
 
 
-def test_work_above_the_budget_runs_in_waves_within_it(tmp_path):
+def test_work_above_the_budget_in_all_is_refused_before_it_starts(tmp_path):
+    """The budget bounds the whole request (its waves together), so a request that fits the
+    character limits cannot buy unbounded work by splitting it into many sentences."""
     settings, factory, fake = fake_setup(tmp_path, max_request_cost=1000)
     texts = [" ".join(["wort"] * 30)] * 10          # 10 x beam 2 x (45 + 10) = 1100
     (response,) = post_all(settings, factory, [
         ("/v1/translate", {"json": {**NATIVE, "texts": texts}})])
-    assert response.status_code == 200
-    assert all(len(batch) <= 9 for batch in fake.batches)   # 9 x 110 = 990 <= 1000
+    assert response.status_code == 413
+    message = response.json()["error"]
+    assert "1100" in message and "max_request_cost=1000" in message
+    assert fake.translated() == ["Hello world."]             # only the warm-up sentence
 
 
 def test_a_sentence_above_the_work_budget_on_its_own_is_refused_before_it_starts(tmp_path):

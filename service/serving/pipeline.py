@@ -228,16 +228,20 @@ def response_bytes(sources: Sequence[Source], options: TranslateOptions,
 
 def check_cost(sources: list[Source], options: TranslateOptions, settings: Settings,
                returned: Returned = TEXTS_ONLY) -> None:
-    """Refuse (413, naming the setting and its value) before any work starts: a sentence whose
-    decoding work, beam x output-token limit, is above max_request_cost on its own, or a
-    request whose response could be larger than max_response_bytes. The number of sentences is
-    not refused: translate_groups runs them in waves (cut_waves)."""
-    if sources:
-        worst = max(sentence_cost(source, options) for source in sources)
-        if worst > settings.max_request_cost:
-            raise TooLarge(f"one sentence asks for up to {worst} decoding steps x beams; the "
-                           f"limit is max_request_cost={settings.max_request_cost} (ask for a "
-                           "smaller beam or a shorter output limit)")
+    """Refuse (413, naming the setting and its value) before any work starts: a request whose
+    decoding work, the sum over its sentences of beam x output-token limit, is above
+    max_request_cost, or whose response could be larger than max_response_bytes. The number
+    of sentences alone is not refused: translate_groups runs them in waves (cut_waves)."""
+    costs = [sentence_cost(source, options) for source in sources]
+    if costs and max(costs) > settings.max_request_cost:
+        raise TooLarge(f"one sentence asks for up to {max(costs)} decoding steps x beams; the "
+                       f"limit is max_request_cost={settings.max_request_cost} (ask for a "
+                       "smaller beam or a shorter output limit)")
+    if sum(costs) > settings.max_request_cost:
+        raise TooLarge(f"the request asks for up to {sum(costs)} decoding steps x beams in all "
+                       f"({len(costs)} sentences); the limit is max_request_cost="
+                       f"{settings.max_request_cost} (send fewer or shorter texts, a smaller "
+                       "beam or a shorter output limit)")
     size = response_bytes(sources, options, returned)
     if size > settings.max_response_bytes:
         search = options.search
