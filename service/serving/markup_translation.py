@@ -22,6 +22,7 @@ from service.formats.protect import Protector
 from service.formats.text import Piece, sentences_of, split_long
 from service.serving.langid import Detection
 from service.serving.pipeline import (
+    Engine,
     Returned,
     TextResult,
     auto_groups,
@@ -153,7 +154,7 @@ def merge_pieces(pieces: Sequence[Piece], results: Sequence[TextResult], count: 
     return [TextResult(lines[n], sentences_of(lines[n]), found[n]) for n in range(count)]
 
 
-async def translate_in_chunks(service: Any, request: Request | None, target: str,
+async def translate_in_chunks(service: Engine, request: Request | None, target: str,
                               texts: Sequence[str], groups: dict[str, list[int]],
                               options: TranslateOptions) -> list[TextResult]:
     """``translate_groups`` a chunk at a time (files): each chunk is one request's worth of
@@ -182,7 +183,7 @@ async def translate_in_chunks(service: Any, request: Request | None, target: str
     return merge_pieces(pieces, results, len(texts))
 
 
-async def translate_html(service: Any, request: Request | None, source: str, target: str,
+async def translate_html(service: Engine, request: Request | None, source: str, target: str,
                          htmls: Sequence[str], options: TranslateOptions, chunked: bool = False,
                          protector: Protector | None = None
                          ) -> tuple[list[str], list[Detection | None] | None]:
@@ -261,7 +262,7 @@ def render_plain(plan: PlainText, result: TextResult, rank: int = 0) -> str:
     return plan.render(parts)
 
 
-async def translate_fragments(service: Any, request: Request | None, source: str, target: str,
+async def translate_fragments(service: Engine, request: Request | None, source: str, target: str,
                               fragments: list[HtmlFragment], options: TranslateOptions,
                               chunked: bool = False
                               ) -> tuple[list[str], list[Detection | None] | None]:
@@ -300,7 +301,7 @@ def render(fragments: list[HtmlFragment], owners: list[int], results: list[TextR
     return [fragment.render(parts) for fragment, parts in zip(fragments, aligned)]
 
 
-async def file_source(service: Any, source: str, texts: Sequence[str]) -> str:
+async def file_source(service: Engine, source: str, texts: Sequence[str]) -> str:
     """The file's source language: as given, or detected from its first characters."""
     if source.lower() != AUTO:
         return source
@@ -312,7 +313,7 @@ async def file_source(service: Any, source: str, texts: Sequence[str]) -> str:
     return next(iter(groups))
 
 
-async def translate_document_texts(service: Any, request: Request | None, source: str,
+async def translate_document_texts(service: Engine, request: Request | None, source: str,
                                    target: str, texts: list[str], text_format: str,
                                    options: TranslateOptions) -> list[str]:
     """An uploaded file's texts, translated in chunks (HTML keeping its markup); texts with

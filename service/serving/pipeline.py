@@ -11,7 +11,7 @@ import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from starlette.requests import Request
@@ -44,6 +44,15 @@ from service.formats.text import join_text, sentences_of, split_text
 from service.serving.langid import Detection, LanguageIdentifier
 from service.serving.registry import ModelRegistry, ModelSlot
 from service.settings import Settings
+
+
+class Engine(Protocol):
+    """What translating a request needs of the service (state.Service has it): the models,
+    language identification and the settings."""
+
+    registry: ModelRegistry
+    langid: LanguageIdentifier
+    settings: Settings
 
 
 @dataclass
