@@ -115,7 +115,7 @@ def upload(client: httpx.Client, name: str, data: bytes, target: str = "en",
 
 def locked_row(client: httpx.Client, keys_db: Path) -> dict[str, Any]:
     """Another process holds the key and rate-limit file for 12 s."""
-    holder = sqlite3.connect(keys_db, timeout=1)
+    holder = sqlite3.connect(keys_db, timeout=1, check_same_thread=False)
     holder.execute("BEGIN EXCLUSIVE")
     release = threading.Timer(12, holder.rollback)
     release.start()
