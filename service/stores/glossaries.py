@@ -11,8 +11,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,8 @@ from typing import Any
 from service.stores.sqlite import (
     BUSY_TIMEOUT_S,
     KeyStoreError,
-    connect,
     open_database,
-    store_error,
+    transaction,
 )
 
 SCHEMA = """
@@ -70,19 +68,9 @@ class GlossaryStore:
         self._lock = threading.Lock()
         open_database(self.path, SCHEMA, "glossary", busy_timeout_s)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection in a transaction (committed on success), then closed; sqlite3 errors
-        as StoreBusy / KeyStoreError."""
-        try:
-            db = connect(self.path, self.busy_timeout_s)
-            try:
-                with db:
-                    yield db
-            finally:
-                db.close()
-        except sqlite3.Error as error:
-            raise store_error(error, f"glossary database {self.path}") from None
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A connection in one transaction (stores.sqlite.transaction)."""
+        return transaction(self.path, self.busy_timeout_s, f"glossary database {self.path}")
 
     def create(self, owner: str, name: str, terms: list[dict[str, str]], avoid: list[str],
                max_per_owner: int | None = None) -> StoredGlossary:

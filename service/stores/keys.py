@@ -10,8 +10,8 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -20,9 +20,8 @@ from service.stores.sqlite import (
     BUSY_TIMEOUT_S,
     KeyStoreError,
     check_limit,
-    connect,
     open_database,
-    store_error,
+    transaction,
 )
 
 KEYS_SCHEMA_VERSION = 1
@@ -89,21 +88,10 @@ class KeyStore:
             raise KeyStoreError(f"{self.path} has key schema version {version}; this version "
                                 f"of s2s reads version {KEYS_SCHEMA_VERSION}")
 
-    @contextmanager
-    def _database(self) -> Iterator[sqlite3.Connection]:
-        """A connection in a transaction (committed on success); sqlite errors as
-        KeyStoreError."""
-        try:
-            db = connect(self.path, self.busy_timeout_s)
-            try:
-                with db:
-                    yield db
-            finally:
-                db.close()
-        except sqlite3.IntegrityError:
-            raise KeyStoreError("that key already exists") from None
-        except sqlite3.Error as error:
-            raise store_error(error, f"API key database {self.path}") from None
+    def _database(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A connection in one transaction (stores.sqlite.transaction)."""
+        return transaction(self.path, self.busy_timeout_s, f"API key database {self.path}",
+                           duplicate="that key already exists")
 
     def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         with self._database() as db:

@@ -5,6 +5,8 @@ busy wait (a file another process holds locked longer gives StoreBusy, which the
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 BUSY_TIMEOUT_S = 2.0   # the default wait for a busy file (the service's sqlite_busy_timeout_s)
@@ -58,3 +60,24 @@ def open_database(path: Path, schema: str, what: str,
         raise KeyStoreError(f"cannot use {path} as the {what} database "
                             f"(not a SQLite file, or not writable): {error}") from None
 
+
+
+@contextmanager
+def transaction(path: Path, busy_timeout_s: float, what: str,
+                duplicate: str | None = None) -> Iterator[sqlite3.Connection]:
+    """A connection in one transaction (committed on success), closed afterwards (sqlite3's
+    own context manager commits but leaves it open); sqlite3 errors as StoreBusy or
+    KeyStoreError naming ``what``, a constraint violation as ``duplicate`` when given."""
+    try:
+        db = connect(path, busy_timeout_s)
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()
+    except sqlite3.IntegrityError as error:
+        if duplicate is None:
+            raise store_error(error, what) from None
+        raise KeyStoreError(duplicate) from None
+    except sqlite3.Error as error:
+        raise store_error(error, what) from None

@@ -10,11 +10,10 @@ import hashlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-from service.stores.sqlite import BUSY_TIMEOUT_S, KeyStoreError, connect, store_error
+from service.stores.sqlite import BUSY_TIMEOUT_S, KeyStoreError, transaction
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS suggestions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -46,20 +45,9 @@ class SuggestionStore:
                 db.execute("ALTER TABLE suggestions ADD COLUMN caller TEXT")
             db.execute(CALLER_INDEX)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection in a transaction (committed on success), closed afterwards (sqlite3's
-        own context manager commits but leaves the connection open); sqlite3 errors as
-        StoreBusy / KeyStoreError."""
-        try:
-            db = connect(self.path, self.busy_timeout_s)
-            try:
-                with db:
-                    yield db
-            finally:
-                db.close()
-        except sqlite3.Error as error:
-            raise store_error(error, f"suggestions database {self.path}") from None
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A connection in one transaction (stores.sqlite.transaction)."""
+        return transaction(self.path, self.busy_timeout_s, f"suggestions database {self.path}")
 
     def add(self, source_text: str, suggested: str, source: str, target: str,
             caller: str | None = None, max_per_caller: int | None = None) -> None:
