@@ -86,6 +86,9 @@ def load_checkpoint(path: str | Path, expected_format: str,
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch.load raises many types for foreign or broken bytes
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if "weights_only" in reason or "Weights only" in reason:   # never pass torch's advice on
+            reason = ("it holds objects other than tensors and plain data, which a safe load "
+                      "refuses (loading them could run code)")
         raise CheckpointError(
             f"{path} is not a readable checkpoint (truncated, corrupt or not a torch file): "
             f"{reason}") from None

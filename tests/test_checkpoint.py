@@ -112,3 +112,12 @@ def test_run_folder_keeps_the_last_states_and_finds_the_newest(tmp_path):
     assert checkpoints.states() == [checkpoints.state_file(100), checkpoints.state_file(200)]
     assert checkpoints.latest_state() == checkpoints.state_file(200)
     assert torch.load(checkpoints.latest_state(), weights_only=True)["step"] == 200
+
+
+def test_a_pickled_object_is_refused_without_advice_to_load_it_unsafely(tmp_path):
+    path = tmp_path / "evil.pt"
+    path.write_bytes(b"\x80\x02cbuiltins\neval\nq\x00.")     # a pickle naming builtins.eval
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(path, MODEL_FORMAT)
+    assert "weights_only" not in str(refused.value)
+    assert "refuses" in str(refused.value)
