@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
+import importlib
 import io
 import os
 import urllib.error
@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("download_data", ROOT / "scripts/download_data.py")
-dd = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(dd)
+dd = importlib.import_module("scripts.download_data")
 
 EN = ["A man rides a bike.", "Two dogs play.", "A child smiles."]
 DE = ["Ein Mann fährt Rad.", "Zwei Hunde spielen.", "Ein Kind lächelt."]

@@ -5,7 +5,7 @@ S2S_L10N_REAL=1 (it fetches Debian packages with apt-get download)."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import os
 import shutil
@@ -28,10 +28,7 @@ from s2s.training.l10n_text import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("download_data_l10n",
-                                               ROOT / "scripts/download_data.py")
-dd = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(dd)
+dd = importlib.import_module("scripts.download_data")
 
 HAVE_DPKG = shutil.which("dpkg-deb") is not None
 
