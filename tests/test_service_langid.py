@@ -90,11 +90,11 @@ def test_the_response_budget_counts_every_language_of_an_auto_request(tmp_path):
     assert both.status_code == 413 and "max_response_bytes=400" in both.json()["error"]
 
 
-def test_the_work_of_an_auto_request_runs_in_waves_within_the_budget(tmp_path):
+def test_the_work_of_an_auto_request_counts_every_language_against_the_budget(tmp_path):
     settings, factory = models(tmp_path, {"de-en": "fake-de", "fr-en": "fake-fr"})
     settings = settings.model_copy(update={"max_request_cost": 150})
     texts = [GERMAN] * 2 + [FRENCH] * 2      # each language alone fits, both together do not
     (both,) = run(settings, factory, [("/translate", {
         "q": texts, "source": "auto", "target": "en"})])
-    assert both.status_code == 200
-    assert both.json()["translatedText"] == [f"fake-de({GERMAN})"] * 2 + [f"fake-fr({FRENCH})"] * 2
+    assert both.status_code == 413
+    assert "max_request_cost=150" in both.json()["error"]

@@ -32,7 +32,7 @@ def test_settings_file_overrides_environment_and_flags_override_file(tmp_path, m
 def test_unknown_keys_in_a_settings_file_are_rejected(tmp_path):
     path = tmp_path / "settings.yaml"
     path.write_text("max_batch_sentence: 8\n")
-    with pytest.raises(ValidationError, match="max_batch_sentence"):
+    with pytest.raises(SettingsError, match="max_batch_sentence: Extra inputs are not permitted"):
         load_settings(path)
 
 
