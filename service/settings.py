@@ -53,6 +53,10 @@ class Settings(BaseSettings):
                                    "waiting per model at once (503 beyond)")
     request_timeout_s: float = Field(30.0, gt=0, description="deadline of a request")
     retry_after_s: int = Field(1, ge=0, description="Retry-After header on 503")
+    max_queue_wait_s: float | None = Field(5.0, gt=0, description="refuse new work (503 with "
+                                           "Retry-After) while a model's queue holds more than "
+                                           "this many seconds of work at the recent rate; null: "
+                                           "only queue_capacity bounds it")
 
     # request limits
     max_items: int = Field(128, ge=1, description="texts per request")

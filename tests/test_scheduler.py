@@ -159,3 +159,27 @@ def test_alternatives_requests_share_batches_and_get_their_own_candidates():
     plain, alts = asyncio.run(main())
     assert fake.batches == [["plain", "alts"]]
     assert len(plain.alternatives) == 1 and len(alts.alternatives) == 2
+
+
+def test_work_beyond_the_queue_wait_limit_is_refused_at_once():
+    """Once the recent rate is known, a queue holding more than max_queue_wait_s of work
+    refuses new sentences (503) instead of queueing them into answers that come too late."""
+    gate = threading.Event()
+    fake = FakeTranslator(gate=gate, delay=0.05)
+
+    async def main():
+        batcher = make_batcher(fake, max_queue_wait_s=0.5)
+        batcher.start()
+        gate.set()
+        await asyncio.gather(*submit(batcher, ["warm"]))          # a rate: about 20/s
+        gate.clear()
+        held = submit(batcher, ["hold"], caller="x")
+        await wait_until(lambda: len(fake.calls) == 2)
+        queued = submit(batcher, [f"s{i}" for i in range(30)], caller="y")   # ~1.5 s of work
+        with pytest.raises(QueueFull, match="max_queue_wait_s"):
+            submit(batcher, ["late"], caller="z")
+        gate.set()
+        await asyncio.gather(*held, *queued)
+        await batcher.close()
+
+    asyncio.run(main())

@@ -139,8 +139,11 @@ class Batcher:
                  max_tokens: int, max_sentences: int, max_wait_s: float, capacity: int,
                  metrics: Metrics | None = None, max_delay_s: float | None = None,
                  max_batch_seconds: float = 60.0, caller_share: float = 1.0,
-                 max_groups: int = 64, retry_after_s: int = 1):
-        """worker: the torch thread the batches run in (shared by all models)."""
+                 max_groups: int = 64, retry_after_s: int = 1,
+                 max_queue_wait_s: float | None = None):
+        """worker: the torch thread the batches run in (shared by all models);
+        max_queue_wait_s: refuse new work (503) while the sentences already queued would take
+        longer than this at the recent rate (None: only the capacity bounds the queue)."""
         self.name = name
         self.translator = translator          # swapped by a reload; read once per batch
         self.budget = BatchBudget(max_tokens, max_sentences)
@@ -149,6 +152,8 @@ class Batcher:
         self.metrics = metrics or Metrics()
         self.queue = FairQueue(capacity, caller_share, max_groups, self._report_depth)
         self.retry_after_s = retry_after_s
+        self.max_queue_wait_s = max_queue_wait_s
+        self._rate: float | None = None   # sentences per second of recent batches (EWMA)
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task | None = None
@@ -202,6 +207,7 @@ class Batcher:
             raise TooLarge(f"the request has {len(sources)} sentences; at most {self.capacity} "
                            "fit in the queue (queue_capacity)")
         self._check_room(caller, len(sources), batch_key(options))
+        self._check_wait()
         loop = asyncio.get_running_loop()
         now = loop.time()
         items = [Item(source, self.translator, loop.create_future(), now, options, caller)
@@ -227,6 +233,23 @@ class Batcher:
         if why == "groups":
             raise QueueFull(f"{self.queue.max_groups} different sets of decoding options are "
                             f"waiting for {self.name} (max_option_groups); retry later")
+
+    def expected_wait_s(self) -> float | None:
+        """How long the queued sentences would take at the recent rate (None: no rate yet)."""
+        return None if not self._rate else self.depth / self._rate
+
+    def _check_wait(self) -> None:
+        """503 (Retry-After) while the queue ahead would outlast max_queue_wait_s: overload is
+        refused at once instead of queued into answers that come too late."""
+        wait = self.expected_wait_s()
+        if self.max_queue_wait_s is not None and wait is not None and wait > self.max_queue_wait_s:
+            raise QueueFull(f"the queue of {self.name} holds about {wait:.1f} s of work; the "
+                            f"limit is max_queue_wait_s={self.max_queue_wait_s:g}; retry later")
+
+    def _record_rate(self, sentences: int, seconds: float) -> None:
+        if seconds > 0 and sentences:
+            sample = sentences / seconds
+            self._rate = sample if self._rate is None else 0.7 * self._rate + 0.3 * sample
 
     def _forget(self, item: Item, _future: asyncio.Future) -> None:
         if item.queued:  # cancelled while waiting: its work is dropped
@@ -301,6 +324,7 @@ class Batcher:
         finally:
             self._running = []
         m.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
+        self._record_rate(len(items), time.perf_counter() - started)
         for item, result in zip(items, results):
             if isinstance(result, BaseException):
                 if not item.future.done():

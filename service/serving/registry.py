@@ -267,7 +267,8 @@ class ModelRegistry:
                           max_delay_s=s.max_delay_ms / 1000, capacity=s.queue_capacity,
                           metrics=self.metrics, max_batch_seconds=s.max_batch_seconds,
                           caller_share=s.caller_queue_share, max_groups=s.max_option_groups,
-                          retry_after_s=s.retry_after_s)
+                          retry_after_s=s.retry_after_s,
+                          max_queue_wait_s=s.max_queue_wait_s)
         batcher.start()
         return batcher
 
