@@ -43,23 +43,12 @@ def aligned_text(result: TextResult) -> AlignedText:
     """A text's sentences as one aligned segment: pieces concatenated, attention block
     diagonal, each row kept as the sentence's own weights with the column it starts at
     (``offsets``; the zeros around would take quadratic room in a long segment)."""
-    source: list[str] = []
-    target: list[str] = []
-    rows: list[list[float]] = []
-    offsets: list[int] = []
-    for sentence in result.results:
-        attention = sentence.attention or []
-        for index in range(len(sentence.tokens)):
-            row = attention[index][: len(sentence.source_tokens)] if index < len(attention) else []
-            rows.append(list(row))
-            offsets.append(len(source))
-        source += sentence.source_tokens
-        target += sentence.tokens
-    return AlignedText(source, target, rows, result.text, offsets)
+    return replace(aligned_sentences(result.results), text=result.text)
 
 
 def aligned_sentences(sentences: Sequence[Any], rank: int = 0) -> AlignedText:
-    """Like aligned_text, for some sentences' (Translation) rank-th candidates."""
+    """Sentences' (Translation) rank-th candidates as one aligned segment (see
+    aligned_text), their texts joined by a space."""
     source: list[str] = []
     target: list[str] = []
     rows: list[list[float]] = []

@@ -264,24 +264,14 @@ def check_cost(sources: list[Source], options: TranslateOptions, settings: Setti
                        "ask for fewer candidates, or leave out attention)")
 
 
-def cut_waves(sources: Sequence[Source], options: TranslateOptions,
-              settings: Settings) -> list[tuple[int, int]]:
-    """[start, end) ranges of ``sources`` queued one after another: each at most
-    max_request_sentences sentences (and what one caller may hold of the queue) and
-    max_request_cost work."""
+def cut_waves(count: int, settings: Settings) -> list[tuple[int, int]]:
+    """[start, end) ranges of a request's ``count`` sentences queued one after another, each
+    at most max_request_sentences sentences and what one caller may hold of the queue (the
+    work of all of them together is already within max_request_cost: check_cost)."""
     # as the batcher's queue counts it
     caller_limit = max(1, int(settings.queue_capacity * settings.caller_queue_share))
     most = min(settings.max_request_sentences, caller_limit)
-    waves, start, cost = [], 0, 0
-    for index, source in enumerate(sources):
-        this = sentence_cost(source, options)
-        if index > start and (index - start >= most or cost + this > settings.max_request_cost):
-            waves.append((start, index))
-            start, cost = index, 0
-        cost += this
-    if start < len(sources):
-        waves.append((start, len(sources)))
-    return waves
+    return [(start, min(start + most, count)) for start in range(0, count, most)]
 
 
 async def translate_texts(registry: ModelRegistry, settings: Settings, source: str, target: str,
@@ -318,7 +308,7 @@ async def translate_groups(registry: ModelRegistry, settings: Settings, target: 
     flat = [(slot, source) for slot, _, _, sources in plans for source in sources]
     check_cost([source for _, source in flat], options, settings, returned)
     results: list[Translation] = []
-    for start, end in cut_waves([source for _, source in flat], options, settings):
+    for start, end in cut_waves(len(flat), settings):
         futures = submit_all(runs_by_slot(flat[start:end]), options, caller_of(request))
         results += await wait_results(futures, deadline, request, registry.drain_expired)
     out = [TextResult([], [], []) for _ in texts]
