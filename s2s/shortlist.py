@@ -89,15 +89,19 @@ class Shortlist:
         and frequent pieces) once, and each sentence's own listed pieces apart, so the output
         layer scores about as many pieces per sentence as it has candidates, whatever the
         batch (a union over the batch grows to thousands of pieces)."""
-        own = self.allowed(src) & ~self.shared
+        return self.restriction_of(self.allowed(src), src.device)
+
+    def restriction_of(self, allowed: torch.Tensor, device: torch.device) -> Restriction:
+        """The Restriction of an ``allowed`` mask (batch, V) bool, such as ``allowed`` gives
+        (possibly widened by the caller), on ``device``."""
+        own = allowed & ~self.shared
         width = int(own.sum(1).max()) if own.numel() else 0
         # per row: its own ids first, in id order, then the rest (padding)
         order = torch.sort(own.to(torch.uint8), dim=1, descending=True, stable=True).indices
         own_ids = order[:, :width]
         own_valid = own.gather(1, own_ids)
         own_ids = own_ids.masked_fill(~own_valid, PAD_ID)
-        return Restriction(self.shared_ids.to(src.device), own_ids.to(src.device),
-                           own_valid.to(src.device))
+        return Restriction(self.shared_ids.to(device), own_ids.to(device), own_valid.to(device))
 
     def state_dict(self) -> dict[str, torch.Tensor | int]:
         return {"table": self.table.to(torch.int32), "frequent": self.frequent.to(torch.int32),

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
-from s2s.constants import BOS_ID, EOS_ID, PAD_ID, SPECIAL_IDS
+from s2s.constants import BOS_ID, EOS_ID, SPECIAL_IDS
 from s2s.inference.beam import (
     NEG_INF,
     Candidates,
@@ -108,14 +108,7 @@ def restriction_with(shortlist: Shortlist, src: torch.Tensor,
     for row, sentence in enumerate(constraints):
         ids = [i for phrase in sentence.include for i in phrase]
         allowed[row, ids] = True
-    own = allowed & ~shortlist.shared
-    width = int(own.sum(1).max()) if own.numel() else 0
-    order = torch.sort(own.to(torch.uint8), dim=1, descending=True, stable=True).indices
-    own_ids = order[:, :width]
-    own_valid = own.gather(1, own_ids)
-    own_ids = own_ids.masked_fill(~own_valid, PAD_ID)
-    return Restriction(shortlist.shared_ids.to(src.device), own_ids.to(src.device),
-                       own_valid.to(src.device))
+    return shortlist.restriction_of(allowed, src.device)
 
 
 def space_positions(restriction: Restriction | None, sentence: int) -> dict[int, int] | None:
