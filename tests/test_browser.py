@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from urllib.parse import urljoin
 from pathlib import Path
 
 import httpx
@@ -84,7 +85,8 @@ def test_page_detects_the_language_and_translates_a_file(models_dir, tmp_path): 
             page.select_option("#pair", "auto-date")
             page.fill("#source", SENTENCE)
             page.click("#translate")
-            page.wait_for_function("document.getElementById('detected').textContent !== ''")
+            # A selector, not wait_for_function: the page's CSP forbids eval, which that uses.
+            page.wait_for_selector("#detected:not(:empty)")
             detected = page.inner_text("#detected")
             page.wait_for_selector("#files:not([hidden])")
             page.set_input_files("#file", str(upload))
@@ -95,7 +97,7 @@ def test_page_detects_the_language_and_translates_a_file(models_dir, tmp_path): 
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
             browser.close()
-        downloaded = httpx.get(href)
+        downloaded = httpx.get(urljoin(running.url + "/", href))
     assert "Detected language: en" in detected
     assert downloaded.status_code == 200
     lines = downloaded.text.split("\n")
