@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from urllib.parse import urljoin
 from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
 import pytest
