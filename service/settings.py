@@ -46,6 +46,9 @@ class Settings(BaseSettings):
                                "for this long (or once it is full)")
     max_delay_ms: float = Field(50.0, ge=0, description="start a batch at most this long after "
                                 "its first sentence arrived or the model became free")
+    express_sentences: int = Field(16, ge=0, description="requests of at most this many "
+                                   "sentences run in a batch beside a long one (a file's) "
+                                   "instead of waiting for it; 0: one batch at a time")
     queue_capacity: int = Field(2048, ge=1, description="queued sentences per model")
     caller_queue_share: float = Field(0.5, gt=0, le=1, description="share of a model's queue "
                                       "one caller (API key, else address) may hold; 429 beyond")
@@ -53,10 +56,11 @@ class Settings(BaseSettings):
                                    "waiting per model at once (503 beyond)")
     request_timeout_s: float = Field(30.0, gt=0, description="deadline of a request")
     retry_after_s: int = Field(1, ge=0, description="Retry-After header on 503")
-    max_queue_wait_s: float | None = Field(5.0, gt=0, description="refuse new work (503 with "
-                                           "Retry-After) while a model's queue holds more than "
-                                           "this many seconds of work at the recent rate; null: "
-                                           "only queue_capacity bounds it")
+    max_queue_wait_s: float | None = Field(3.0, gt=0, description="refuse a request (503 with "
+                                           "Retry-After) that the queue ahead would delay by "
+                                           "more than this many seconds at the recent rate "
+                                           "(requests taking turns); null: only "
+                                           "queue_capacity bounds the queue")
 
     # request limits
     max_items: int = Field(128, ge=1, description="texts per request")

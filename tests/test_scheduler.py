@@ -25,7 +25,7 @@ OTHER_BEAM = TranslateOptions(search=SearchOptions(beam_size=3))
 
 def make_batcher(translator, **values) -> Batcher:
     knobs = dict(max_tokens=1000, max_sentences=4, max_wait_s=0.01, max_delay_s=0.02,
-                 capacity=100)
+                 capacity=100, express_sentences=2)
     return Batcher("xx-yy", translator, TorchWorker(), **{**knobs, **values}, metrics=Metrics())
 
 
@@ -161,25 +161,132 @@ def test_alternatives_requests_share_batches_and_get_their_own_candidates():
     assert len(plain.alternatives) == 1 and len(alts.alternatives) == 2
 
 
-def test_work_beyond_the_queue_wait_limit_is_refused_at_once():
-    """Once the recent rate is known, a queue holding more than max_queue_wait_s of work
-    refuses new sentences (503) instead of queueing them into answers that come too late."""
-    gate = threading.Event()
-    fake = FakeTranslator(gate=gate, delay=0.05)
+def held_backlog(fake, gate, *, late: list[str], admitted: bool = False, **knobs):
+    """A rate of about 20 sentences/s, one batch held, 30 sentences of caller y queued
+    (about 1.5 s of work) under max_queue_wait_s=0.5; then ``late`` from caller z: the error
+    its submit raised, or None."""
 
     async def main():
-        batcher = make_batcher(fake, max_queue_wait_s=0.5)
+        batcher = make_batcher(fake, max_queue_wait_s=0.5, **knobs)
         batcher.start()
         gate.set()
         await asyncio.gather(*submit(batcher, ["warm"]))          # a rate: about 20/s
         gate.clear()
         held = submit(batcher, ["hold"], caller="x")
         await wait_until(lambda: len(fake.calls) == 2)
-        queued = submit(batcher, [f"s{i}" for i in range(30)], caller="y")   # ~1.5 s of work
-        with pytest.raises(QueueFull, match="max_queue_wait_s"):
-            submit(batcher, ["late"], caller="z")
+        queued = submit(batcher, [f"s{i}" for i in range(30)], caller="y")
+        error, done = None, []
+        try:
+            done = batcher.submit(batcher.translator.prepare(late), PLAIN, "z", admitted)
+        except QueueFull as refused:
+            error = refused
         gate.set()
-        await asyncio.gather(*held, *queued)
+        await asyncio.gather(*held, *queued, *done)
+        await batcher.close()
+        return error
+
+    return asyncio.run(main())
+
+
+def test_a_request_the_backlog_would_delay_too_long_is_refused_at_once():
+    """30 sentences behind 30 queued ones (turns by request: all 30 of them first) would
+    wait about 1.5 s: 503 with Retry-After at once, not an answer that comes too late."""
+    gate = threading.Event()
+    error = held_backlog(FakeTranslator(gate=gate, delay=0.05), gate,
+                         late=[f"late{i}" for i in range(30)])
+    assert isinstance(error, QueueFull) and "max_queue_wait_s" in str(error)
+    assert error.status == 503 and int(error.headers["Retry-After"]) >= 1
+
+
+def test_a_single_sentence_is_admitted_beside_the_same_backlog():
+    """The same backlog delays a one-sentence request by one sentence of each request ahead."""
+    gate = threading.Event()
+    assert held_backlog(FakeTranslator(gate=gate, delay=0.05), gate, late=["late"]) is None
+
+
+def test_the_next_part_of_an_admitted_request_is_not_refused_by_the_wait():
+    """A file's second chunk is queued however long the wait: the file was admitted."""
+    gate = threading.Event()
+    assert held_backlog(FakeTranslator(gate=gate, delay=0.05), gate,
+                        late=[f"late{i}" for i in range(30)], admitted=True) is None
+
+
+def test_delay_ahead_counts_others_requests_up_to_its_size_and_all_its_own():
+    batcher = make_batcher(FakeTranslator())
+
+    async def main():
+        submit(batcher, [f"file{i}" for i in range(50)], caller="a")
+        submit(batcher, ["one", "two"], caller="a")
+        submit(batcher, [f"b{i}" for i in range(5)], caller="b")
+        return ([batcher.queue.delay_ahead("a", n) for n in (1, 2, 10, 100)],
+                [batcher.queue.delay_ahead("c", n) for n in (1, 2, 10, 100)],
+                [batcher.queue.delay_ahead("a", n, express=True) for n in (1, 2)])
+
+    own, other, express = asyncio.run(main())
+    assert own == [53, 54, 57, 57]       # all of a's own (they came first), b's turns
+    assert express == [2, 2]             # a small request: only the small ones ahead
+    assert other == [3, 6, 17, 57]       # every request's turns up to its size
+
+
+def test_a_callers_single_sentence_runs_beside_its_own_files_batch():
+    """A caller's requests are served in order, but its small request does not wait for its
+    own file's batch: it runs in the express lane beside it."""
+    started, first_running = run_beside(FakeTranslator(delay=0.01, steps=60),
+                                        [f"file{i}" for i in range(12)], caller="a")
+    assert started == 2 and first_running
+
+
+def test_a_callers_requests_are_served_in_the_order_they_came():
+    gate = threading.Event()
+    fake = FakeTranslator(gate=gate)
+
+    async def main():
+        batcher = make_batcher(fake, express_sentences=0)   # one lane: the order alone
+        batcher.start()
+        first = submit(batcher, ["hold"], caller="a")
+        await wait_until(lambda: len(fake.calls) == 1)
+        older = submit(batcher, [f"old{i}" for i in range(6)], caller="a")
+        newer = submit(batcher, [f"new{i}" for i in range(2)], caller="a")
+        gate.set()
+        await asyncio.gather(*first, *older, *newer)
         await batcher.close()
 
     asyncio.run(main())
+    assert fake.batches[1:] == [[f"old{i}" for i in range(4)], ["old4", "old5", "new0", "new1"]]
+
+
+def run_beside(fake, first: list[str], express_sentences: int = 2, caller: str = "b"
+               ) -> tuple[int, bool]:
+    """``first`` runs (a batch of slow steps); then one sentence arrives. How many batches
+    had started shortly after, and whether the first batch was still running then."""
+
+    async def main():
+        batcher = make_batcher(fake, express_sentences=express_sentences)
+        batcher.start()
+        running = submit(batcher, first)
+        await wait_until(lambda: len(fake.calls) == 1)
+        late = submit(batcher, ["small"], caller=caller)
+        await asyncio.sleep(0.1)
+        started, first_running = len(fake.calls), not running[0].done()
+        await asyncio.gather(*running, *late)
+        await batcher.close()
+        return started, first_running
+
+    return asyncio.run(main())
+
+
+def test_a_small_request_runs_beside_a_long_batch_of_a_large_one():
+    started, first_running = run_beside(FakeTranslator(delay=0.01, steps=60),
+                                        [f"file{i}" for i in range(4)])
+    assert started == 2 and first_running
+
+
+def test_batches_of_small_requests_run_one_at_a_time():
+    started, first_running = run_beside(FakeTranslator(delay=0.01, steps=60), ["a", "b"])
+    assert started == 1 and first_running
+
+
+def test_without_express_sentences_a_small_request_waits_for_the_long_batch():
+    started, first_running = run_beside(FakeTranslator(delay=0.01, steps=60),
+                                        [f"file{i}" for i in range(4)], express_sentences=0)
+    assert started == 1 and first_running

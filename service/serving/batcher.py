@@ -18,7 +18,15 @@ as many sentences are queued as the last wave had (the last batch's sentences pl
 while it ran): then everyone who was waiting is back, and a lone client is not held up by
 ``max_wait_s`` on every request. The batch, sorted by length, runs in the torch thread
 (serving.torch_worker: one batch per model at a time, never on the event loop, a slice at a time
-alternating with the other models' batches); each future gets exactly its sentence's result. A
+alternating with the other models' batches); each future gets exactly its sentence's result.
+While a batch holding sentences of a large request (a file's wave: more than
+``express_sentences``) runs, small requests do not wait for it: one *express* batch of their
+sentences may run beside it, the two alternating step slices in the torch thread, so a
+one-sentence request answers in about twice its own batch time instead of after the long one.
+Admission (``max_queue_wait_s``) counts, for each new request, the queued sentences served
+before it is done (``FairQueue.delay_ahead``) at the rate recent full batches sustained (what
+a backlog gets): the bulk of a backlog is refused at once (503) while short requests still
+fit. A
 sentence prepared by a translator that a reload has since replaced is prepared again by the new
 one. Cancelled futures (deadline, client gone) are skipped when batches are formed, and a
 running batch drops them at its next decoding step, so their work stops; a batch running longer
@@ -140,10 +148,12 @@ class Batcher:
                  metrics: Metrics | None = None, max_delay_s: float | None = None,
                  max_batch_seconds: float = 60.0, caller_share: float = 1.0,
                  max_groups: int = 64, retry_after_s: int = 1,
-                 max_queue_wait_s: float | None = None):
+                 max_queue_wait_s: float | None = None, express_sentences: int = 0):
         """worker: the torch thread the batches run in (shared by all models);
-        max_queue_wait_s: refuse new work (503) while the sentences already queued would take
-        longer than this at the recent rate (None: only the capacity bounds the queue)."""
+        max_queue_wait_s: refuse a request (503) when the queue ahead of it would delay it by
+        more than this at the recent rate (None: only the capacity bounds the queue);
+        express_sentences: requests of at most this many sentences may run in a batch beside
+        a long one (0: one batch at a time)."""
         self.name = name
         self.translator = translator          # swapped by a reload; read once per batch
         self.budget = BatchBudget(max_tokens, max_sentences)
@@ -153,14 +163,19 @@ class Batcher:
         self.queue = FairQueue(capacity, caller_share, max_groups, self._report_depth)
         self.retry_after_s = retry_after_s
         self.max_queue_wait_s = max_queue_wait_s
-        self._rate: float | None = None   # sentences per second of recent batches (EWMA)
+        self.express_sentences = express_sentences
+        self._served = [0.0, 0.0]   # decayed sums of sentences done and busy seconds
+        self._served_full = [0.0, 0.0]   # the same, of main batches at least half full
+        self._busy_mark = 0.0       # loop time busy seconds are counted up to
+        self._pending = [0.0, 0.0]  # express batches' share, counted with the next main one
+        self._requests = 0          # submit() calls so far: each request's id
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task | None = None
         self._free_since = float("-inf")   # loop time the last batch finished
         self._wave = math.inf   # sentences the last batch had plus those queued meanwhile
         self._last_arrival = float("-inf")  # loop time the last sentence was queued
-        self._running: list[Item] = []
+        self._lanes: dict[asyncio.Task, list[Item]] = {}   # running batches and their items
         self.worker = worker
         self.max_batch_seconds = max_batch_seconds
 
@@ -194,24 +209,29 @@ class Batcher:
         """Cancel every queued sentence and every sentence of the running batch."""
         for item in list(self.queue.all_items()):
             item.future.cancel()
-        for item in self._running:
-            item.future.cancel()
+        for items in self._lanes.values():
+            for item in items:
+                item.future.cancel()
 
     def submit(self, sources: Sequence[Source], options: TranslateOptions,
-               caller: str = "") -> list[asyncio.Future]:
+               caller: str = "", admitted: bool = False) -> list[asyncio.Future]:
         """Queue sentences that the current translator prepared (non-blank) for ``caller``
-        (its API key or address); one future per sentence."""
+        (its API key or address); one future per sentence. ``admitted``: the next part of a
+        request whose first part was admitted (no refusal by expected wait)."""
         if self._closing:
             raise NotReady(f"model {self.name} is shutting down")
         if len(sources) > self.capacity:
             raise TooLarge(f"the request has {len(sources)} sentences; at most {self.capacity} "
                            "fit in the queue (queue_capacity)")
         self._check_room(caller, len(sources), batch_key(options))
-        self._check_wait()
+        if not admitted:
+            self._check_wait(caller, len(sources))
         loop = asyncio.get_running_loop()
         now = loop.time()
-        items = [Item(source, self.translator, loop.create_future(), now, options, caller)
-                 for source in sources]
+        self._requests += 1
+        express = len(sources) <= self.express_sentences
+        items = [Item(source, self.translator, loop.create_future(), now, options, caller,
+                      self._requests, express) for source in sources]
         for item in items:
             item.future.add_done_callback(partial(self._forget, item))
         self.queue.add(items)
@@ -234,22 +254,48 @@ class Batcher:
             raise QueueFull(f"{self.queue.max_groups} different sets of decoding options are "
                             f"waiting for {self.name} (max_option_groups); retry later")
 
-    def expected_wait_s(self) -> float | None:
-        """How long the queued sentences would take at the recent rate (None: no rate yet)."""
-        return None if not self._rate else self.depth / self._rate
+    @property
+    def rate(self) -> float | None:
+        """Sentences per second that recent batches sustained: those at least half full
+        (what a backlog gets) once there are any, else all (None before the first batch)."""
+        for sentences, seconds in (self._served_full, self._served):
+            if seconds > 0:
+                return sentences / seconds
+        return None
 
-    def _check_wait(self) -> None:
-        """503 (Retry-After) while the queue ahead would outlast max_queue_wait_s: overload is
-        refused at once instead of queued into answers that come too late."""
-        wait = self.expected_wait_s()
+    def expected_wait_s(self, caller: str, count: int) -> float | None:
+        """How long the queue would delay a new request of ``count`` sentences of
+        ``caller`` at the recent rate (None: no rate yet); a small request only counts the
+        small ones ahead (the express lane runs it beside the large ones)."""
+        rate = self.rate
+        express = count <= self.express_sentences
+        return None if not rate else self.queue.delay_ahead(caller, count, express) / rate
+
+    def _check_wait(self, caller: str, count: int) -> None:
+        """503 (Retry-After) when the queue ahead would delay this request beyond
+        max_queue_wait_s: overload is refused at once instead of queued into answers that
+        come too late, the largest requests first."""
+        wait = self.expected_wait_s(caller, count)
         if self.max_queue_wait_s is not None and wait is not None and wait > self.max_queue_wait_s:
-            raise QueueFull(f"the queue of {self.name} holds about {wait:.1f} s of work; the "
-                            f"limit is max_queue_wait_s={self.max_queue_wait_s:g}; retry later")
+            raise QueueFull(f"the queue of {self.name} would delay these {count} sentences by "
+                            f"about {wait:.1f} s; the limit is max_queue_wait_s="
+                            f"{self.max_queue_wait_s:g}; retry later",
+                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
-    def _record_rate(self, sentences: int, seconds: float) -> None:
-        if seconds > 0 and sentences:
-            sample = sentences / seconds
-            self._rate = sample if self._rate is None else 0.7 * self._rate + 0.3 * sample
+    def _record_rate(self, sentences: int, seconds: float, express: bool, full: bool) -> None:
+        """Decayed sums of sentences and busy wall seconds (two lanes at once count once)
+        over the last few dozen batches, of all and of those whose main batch was at least
+        half full; an express batch's share counts with the main batch it ran beside."""
+        self._pending = [self._pending[0] + sentences, self._pending[1] + max(seconds, 0.0)]
+        if express:
+            return
+        done, busy = self._pending
+        self._pending = [0.0, 0.0]
+        if busy <= 0 or not done:
+            return
+        for pair in [self._served, self._served_full] if full else [self._served]:
+            pair[0] = 0.95 * pair[0] + done
+            pair[1] = 0.95 * pair[1] + busy
 
     def _forget(self, item: Item, _future: asyncio.Future) -> None:
         if item.queued:  # cancelled while waiting: its work is dropped
@@ -261,27 +307,54 @@ class Batcher:
             self._wake.clear()
             picked, wait = self._next_batch(loop.time())
             if picked is not None:
-                await self._execute(*picked)
-                self._free_since = loop.time()
-                self._wave = len(picked[1]) + self.depth
+                express = bool(self._lanes)
+                if not express:
+                    self._busy_mark = loop.time()
+                task = loop.create_task(self._execute(*picked))
+                self._lanes[task] = picked[1]
+                task.add_done_callback(partial(self._lane_done, picked[1], express))
                 continue
-            if self._closing and not self.queue.live_groups():
+            if self._closing and not self._lanes and not self.queue.live_groups():
                 return
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _lane_done(self, items: list[Item], express: bool, task: asyncio.Task) -> None:
+        del self._lanes[task]
+        now = asyncio.get_running_loop().time()
+        longest = max(item.n_tokens for item in items)
+        half_full = not self.budget.fits(2 * len(items), longest)
+        self._record_rate(len(items), now - self._busy_mark, express, half_full)
+        self._busy_mark = now
+        if not express:
+            self._free_since = now
+            self._wave = len(items) + self.depth
+        self._wake.set()
 
     def _due(self, oldest: float) -> float:
         """When a group whose oldest sentence arrived at ``oldest`` must start."""
         start = max(oldest, self._free_since)
         return min(max(start, self._last_arrival) + self.max_wait_s, start + self.max_delay_s)
 
+    def _express_lane_open(self) -> bool:
+        """Whether an express batch may start now: exactly one batch runs and it holds
+        sentences of a large request."""
+        if len(self._lanes) != 1 or not self.express_sentences:
+            return False
+        (running,) = self._lanes.values()
+        return any(not item.express for item in running)
+
     def _next_batch(self, now: float
                     ) -> tuple[tuple[TranslateOptions, list[Item]] | None, float | None]:
         """A batch to run now, else (None, seconds until one is due, or None to wait for
-        work). A group is due when its batch is full, the last wave is back, the batcher is
-        closing, or it waited long enough. When some group is due, any group whose oldest
-        sentence has waited ``max_delay_s`` competes too (however busy the model has been),
-        and the group whose oldest sentence waited longest runs."""
+        work or a running batch to finish). A group is due when its batch is full, the last
+        wave is back, the batcher is closing, or it waited long enough. When some group is
+        due, any group whose oldest sentence has waited ``max_delay_s`` competes too (however
+        busy the model has been), and the group whose oldest sentence waited longest runs.
+        While a batch runs, only an express batch may start (``_express_lane_open``): small
+        requests' sentences, after ``max_wait_s`` for more of them."""
+        if self._lanes:
+            return self._express_batch(now) if self._express_lane_open() else (None, None)
         due_now: list[tuple[float, Group, list[Item]]] = []
         overdue: list[tuple[float, Group, list[Item]]] = []
         next_due = math.inf
@@ -296,11 +369,30 @@ class Batcher:
             next_due = min(next_due, due)
         if due_now:
             _, group, items = min(due_now + overdue, key=lambda entry: entry[0])
-            wanted = [item.options for item in items]
-            return (superset(group.key, wanted), self.queue.take(items)), None
+            return self._take(group, items), None
         if next_due == math.inf:
             return None, None
         return None, next_due - now
+
+    def _express_batch(self, now: float
+                       ) -> tuple[tuple[TranslateOptions, list[Item]] | None, float | None]:
+        """The small requests' sentences of the group that waited longest for them, once
+        none arrived for ``max_wait_s`` (else None and the seconds until then)."""
+        best: tuple[float, Group, list[Item]] | None = None
+        for group in self.queue.live_groups():
+            items, _ = plan(group, self.budget, only_express=True)
+            oldest = min((item.enqueued for item in items), default=math.inf)
+            if items and (best is None or oldest < best[0]):
+                best = (oldest, group, items)
+        if best is None:
+            return None, None
+        if now < self._last_arrival + self.max_wait_s:
+            return None, self._last_arrival + self.max_wait_s - now
+        return self._take(best[1], best[2]), None
+
+    def _take(self, group: Group, items: list[Item]) -> tuple[TranslateOptions, list[Item]]:
+        wanted = [item.options for item in items]
+        return superset(group.key, wanted), self.queue.take(items)
 
     async def _execute(self, options: TranslateOptions, items: list[Item]) -> None:
         items.sort(key=lambda item: item.n_tokens)
@@ -310,7 +402,6 @@ class Batcher:
         m.batch_tokens.labels(self.name).observe(padded)
         on_split = m.oom_splits.labels(self.name).inc
         started = time.perf_counter()
-        self._running = items
         try:
             results = await self.worker.run_steps(translate_batch_steps(
                 self.translator, items, options, self.budget, self.max_batch_seconds, on_split))
@@ -321,10 +412,7 @@ class Batcher:
         except Exception as error:  # the model failed: every sentence of the batch gets it
             log.exception("batch of %d sentences failed on %s", len(items), self.name)
             results = [error] * len(items)
-        finally:
-            self._running = []
         m.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
-        self._record_rate(len(items), time.perf_counter() - started)
         for item, result in zip(items, results):
             if isinstance(result, BaseException):
                 if not item.future.done():

@@ -151,9 +151,11 @@ async def translate_in_chunks(service: Engine, request: Request | None, target: 
     """``translate_groups`` a chunk at a time (files): each chunk is one request's worth of
     work with its own deadline, so other clients' requests are batched in between. Texts over
     a request's limits are translated in pieces cut at sentence boundaries; a chunk over the
-    decoding budget is halved until it fits (a single piece over it is refused)."""
+    decoding budget is halved until it fits (a single piece over it is refused). Only the
+    first chunk passes admission by expected wait: an admitted file is finished."""
     pieces, chunks = await asyncio.to_thread(plan_pieces, texts, groups, service.settings)
     results = [TextResult([], [], []) for _ in pieces]
+    admitted = False
     for language, language_chunks in chunks.items():
         pending = list(reversed(language_chunks))
         while pending:
@@ -162,13 +164,14 @@ async def translate_in_chunks(service: Engine, request: Request | None, target: 
                 part = await translate_groups(
                     service.registry, service.settings, target,
                     [pieces[n].text for n in chunk], {language: list(range(len(chunk)))},
-                    options, request)
+                    options, request, admitted=admitted)
             except TooLarge:
                 if len(chunk) == 1:
                     raise
                 half = len(chunk) // 2
                 pending += [chunk[half:], chunk[:half]]
                 continue
+            admitted = True
             for number, result in zip(chunk, part):
                 results[number] = result
     return merge_pieces(pieces, results, len(texts))

@@ -288,13 +288,16 @@ async def translate_groups(registry: ModelRegistry, settings: Settings, target: 
                            texts: Sequence[str], groups: dict[str, list[int]],
                            options: TranslateOptions, request: Request | None = None,
                            check: bool = True, returned: Returned = TEXTS_ONLY,
-                           glossary: Glossary | None = None) -> list[TextResult]:
+                           glossary: Glossary | None = None, admitted: bool = False
+                           ) -> list[TextResult]:
     """Translate ``texts[i]`` for each i of ``groups[source]`` through pair source-target, as
     one request: limits (unless the caller checked its own, ``check`` False) and the cost check
     count all its sentences; every sentence is prepared before the first is queued (so each by
     the translator that serves it), then queued in waves (cut_waves), each wave's wait covering
     the deadline of the whole request, disconnect and shutdown. Texts in no group come back
-    blank. A glossary constrains every sentence (Translator.prepare)."""
+    blank. A glossary constrains every sentence (Translator.prepare). Only the first wave
+    passes the batcher's admission by expected wait (none when the caller's earlier part was
+    ``admitted``): an admitted request is finished, not refused halfway."""
     deadline = asyncio.get_running_loop().time() + settings.request_timeout_s
     if check:
         check_limits(texts, settings)
@@ -309,7 +312,8 @@ async def translate_groups(registry: ModelRegistry, settings: Settings, target: 
     check_cost([source for _, source in flat], options, settings, returned)
     results: list[Translation] = []
     for start, end in cut_waves(len(flat), settings):
-        futures = submit_all(runs_by_slot(flat[start:end]), options, caller_of(request))
+        futures = submit_all(runs_by_slot(flat[start:end]), options, caller_of(request),
+                             admitted=admitted or start > 0)
         results += await wait_results(futures, deadline, request, registry.drain_expired)
     out = [TextResult([], [], []) for _ in texts]
     start = 0
@@ -344,16 +348,17 @@ def caller_of(request: Request | None) -> str:
 
 
 def submit_all(batches: list[tuple[ModelSlot, list[Source]]], options: TranslateOptions,
-               caller: str = "") -> list[asyncio.Future]:
-    """Queue each pair's sentences; one future per sentence, in order. A queue that refuses
-    its part cancels what the others already took."""
+               caller: str = "", admitted: bool = False) -> list[asyncio.Future]:
+    """Queue each pair's sentences (``admitted``: the rest of a request already admitted);
+    one future per sentence, in order. A queue that refuses its part cancels what the others
+    already took."""
     futures: list[asyncio.Future] = []
     try:
         for slot, sources in batches:
             if sources and slot.batcher is None:   # removed by a reload meanwhile
                 raise NotReady(f"the model for {slot.pair} is not loaded; retry later")
             if sources and slot.batcher is not None:
-                futures += slot.batcher.submit(sources, options, caller)
+                futures += slot.batcher.submit(sources, options, caller, admitted)
     except ServiceError:
         for future in futures:
             future.cancel()

@@ -268,7 +268,8 @@ class ModelRegistry:
                           metrics=self.metrics, max_batch_seconds=s.max_batch_seconds,
                           caller_share=s.caller_queue_share, max_groups=s.max_option_groups,
                           retry_after_s=s.retry_after_s,
-                          max_queue_wait_s=s.max_queue_wait_s)
+                          max_queue_wait_s=s.max_queue_wait_s,
+                          express_sentences=s.express_sentences)
         batcher.start()
         return batcher
 

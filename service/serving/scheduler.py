@@ -10,12 +10,20 @@ size (so it translates as it would alone), and each gets back what its request a
 
 Within a group every caller (API key, else client address) has its own line, and a batch takes
 one sentence from each caller in turn, the caller waiting longest first: a caller with a
-thousand queued sentences and a caller with one both get a row in the next batch. Across
-groups, the group whose oldest sentence has waited longest goes first among those due, and
-every group falls due within ``max_delay_s`` of its oldest sentence, so no kind of request
-waits for another kind to stop. A caller may hold at most ``caller_share`` of the queue (429
-with Retry-After beyond it), and at most ``max_groups`` option groups are live at once, so
-requests that each bring unique options cannot turn the queue into batches of one.
+thousand queued sentences and a caller with one both get a row in the next batch. A caller's
+own requests are served in the order they came (first come, first served keeps the slowest
+of its files the least late; measured against shortest-first and turns by request under
+mixed load); its small requests do not wait for its files because they run in the batcher's
+express lane beside a long batch. Across groups, the group whose oldest sentence has waited
+longest goes first among those due, and every group falls due within ``max_delay_s`` of its
+oldest sentence, so no kind of request waits for another kind to stop. A caller may hold at
+most ``caller_share`` of the queue (429 with Retry-After beyond it), and at most
+``max_groups`` option groups are live at once, so requests that each bring unique options
+cannot turn the queue into batches of one.
+
+So a new request of ``n`` sentences waits for at most ``min(r, n)`` sentences of each other
+caller's request (``r`` its queued sentences: turns share the batches) and for all of its own
+caller's queued requests; ``FairQueue.delay_ahead`` counts that for the batcher's admission.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from itertools import islice
+from itertools import chain, islice
 
 from s2s.batching import BatchBudget, take_batch
 from s2s.inference.translator import Source, TranslateOptions, Translation
@@ -61,7 +69,13 @@ class Item:
     enqueued: float            # loop time
     options: TranslateOptions  # what its request asked for
     caller: str
+    request: int = 0           # the submit() it came with: requests of a caller take turns
+    express: bool = False      # its request is small (may run beside a long batch)
     queued: bool = True
+
+    @property
+    def flow(self) -> tuple[str, int]:
+        return self.caller, self.request
 
     @property
     def n_tokens(self) -> int:
@@ -70,45 +84,57 @@ class Item:
 
 @dataclass
 class Group:
-    """The queued sentences of one batch key, a line per caller (oldest first)."""
+    """The queued sentences of one batch key, a line per request (caller, submit; oldest
+    first)."""
 
     key: TranslateOptions
-    lines: dict[str, deque[Item]] = field(default_factory=dict)
+    lines: dict[tuple[str, int], deque[Item]] = field(default_factory=dict)
 
     def prune(self) -> None:
         """Drop sentences that left the queue (cancelled) from the front of every line."""
-        for caller in list(self.lines):
-            line = self.lines[caller]
+        for flow in list(self.lines):
+            line = self.lines[flow]
             while line and not line[0].queued:
                 line.popleft()
             if not line:
-                del self.lines[caller]
+                del self.lines[flow]
 
     def oldest(self) -> float:
         """Arrival time of the group's oldest live sentence (call ``prune`` first)."""
         return min(line[0].enqueued for line in self.lines.values())
 
-    def in_turn(self) -> Iterator[Item]:
-        """Live sentences, one per caller in turn, callers by their oldest sentence."""
-        lines = sorted(self.lines.values(), key=lambda line: line[0].enqueued)
-        positions = [0] * len(lines)
-        while True:
-            progressed = False
-            for number, line in enumerate(lines):
-                while positions[number] < len(line) and not line[positions[number]].queued:
-                    positions[number] += 1
-                if positions[number] < len(line):
-                    yield line[positions[number]]
-                    positions[number] += 1
-                    progressed = True
-            if not progressed:
-                return
+    def in_turn(self, only_express: bool = False) -> Iterator[Item]:
+        """Live sentences, one per caller in turn (callers by their oldest sentence), each
+        caller's requests in the order they came; ``only_express``: sentences of small
+        requests only."""
+        by_caller: dict[str, list[deque[Item]]] = {}
+        for (caller, _), line in sorted(self.lines.items(), key=lambda kv: kv[1][0].enqueued):
+            if not only_express or line[0].express:
+                by_caller.setdefault(caller, []).append(line)
+        return interleave([chain.from_iterable(live(line) for line in lines)
+                           for lines in by_caller.values()])
 
 
-def plan(group: Group, budget: BatchBudget) -> tuple[list[Item], bool]:
+def live(line: deque[Item]) -> Iterator[Item]:
+    return (item for item in list(line) if item.queued)
+
+
+def interleave(streams: list[Iterator[Item]]) -> Iterator[Item]:
+    """One item of each stream in turn until all are empty."""
+    active = deque(streams)
+    while active:
+        stream = active.popleft()
+        item = next(stream, None)
+        if item is not None:
+            yield item
+            active.append(stream)
+
+
+def plan(group: Group, budget: BatchBudget, only_express: bool = False
+         ) -> tuple[list[Item], bool]:
     """The sentences of the group's next batch (taken in turn, cut by the library's one
-    batching rule) and whether it is full."""
-    candidates = list(islice(group.in_turn(), budget.most_rows + 1))
+    batching rule; ``only_express``: of small requests only) and whether it is full."""
+    candidates = list(islice(group.in_turn(only_express), budget.most_rows + 1))
     end, full = take_batch(candidates, lambda item: item.n_tokens, budget)
     return candidates[:end], full
 
@@ -124,6 +150,8 @@ class FairQueue:
         self.groups: dict[TranslateOptions, Group] = {}
         self.depth = 0
         self.per_caller: dict[str, int] = {}
+        self.per_flow: dict[tuple[str, int], int] = {}
+        self.express_flows: set[tuple[str, int]] = set()
         self._on_depth = on_depth
 
     def refusal(self, caller: str, count: int, key: TranslateOptions) -> str | None:
@@ -139,8 +167,11 @@ class FairQueue:
     def add(self, items: list[Item]) -> None:
         for item in items:
             group = self.groups.setdefault(batch_key(item.options), Group(batch_key(item.options)))
-            group.lines.setdefault(item.caller, deque()).append(item)
+            group.lines.setdefault(item.flow, deque()).append(item)
             self.per_caller[item.caller] = self.per_caller.get(item.caller, 0) + 1
+            self.per_flow[item.flow] = self.per_flow.get(item.flow, 0) + 1
+            if item.express:
+                self.express_flows.add(item.flow)
         self._set_depth(self.depth + len(items))
 
     def leave(self, item: Item) -> None:
@@ -151,7 +182,22 @@ class FairQueue:
             self.per_caller[item.caller] = left
         else:
             del self.per_caller[item.caller]
+        left = self.per_flow[item.flow] - 1
+        if left:
+            self.per_flow[item.flow] = left
+        else:
+            del self.per_flow[item.flow]
+            self.express_flows.discard(item.flow)
         self._set_depth(self.depth - 1)
+
+    def delay_ahead(self, caller: str, count: int, express: bool = False) -> int:
+        """At most how many queued sentences are served before a new request of ``count``
+        sentences of ``caller`` is done: ``count`` of each other caller's request (turns
+        share the batches) and all of its own (they came first); for an ``express``
+        request only those of small requests (it runs beside the others)."""
+        return sum(queued if flow[0] == caller else min(queued, count)
+                   for flow, queued in self.per_flow.items()
+                   if not express or flow in self.express_flows)
 
     def live_groups(self) -> list[Group]:
         """Groups with queued sentences (emptied ones are dropped)."""
