@@ -3,13 +3,13 @@
 ``submit`` puts a request's prepared sentences (``Source``s from the current translator's
 ``prepare``: tokenized and length-checked once) into a bounded queue (capacity counted in
 sentences; a request that does not fit is refused whole with QueueFull) and returns one future
-per sentence. One worker task forms batches from the fair queue (serving.scheduler: sentences
-of one batch key, one from each caller in turn; the group waiting longest first once a batch is
-due; per-caller and option-group bounds), within a ``BatchBudget`` of ``max_sentences`` and
-``max_tokens`` (rows x longest source, the rule of s2s.batching, which the translator
-applies too, so it never splits the batch again), as soon as a batch is full or once no
-sentence arrived for ``max_wait_s``, counted from the later of its first item's arrival and the
-end of the previous batch, but at most ``max_delay_s`` after that. Counting from the end
+per sentence. One worker task forms batches from the fair queue (serving.scheduler: sentences of
+one batch key, one from each caller in turn, a caller's requests in order; the group waiting
+longest first once a batch is due; per-caller and option-group bounds), within a ``BatchBudget``
+of ``max_sentences`` and ``max_tokens`` (rows x longest source, the rule of s2s.batching, which
+the translator applies too, so it never splits the batch again), as soon as a batch is full or
+once no sentence arrived for ``max_wait_s``, counted from the later of its first item's arrival
+and the end of the previous batch, but at most ``max_delay_s`` after that. Counting from the end
 of the previous batch lets the clients just answered send their next sentences into the same
 batch as those that queued meanwhile, and waiting while sentences keep arriving lets a whole
 wave of answered clients come back, so concurrent closed-loop clients share one full batch
@@ -17,21 +17,20 @@ instead of splitting into groups that alternate. A batch starts at once, without
 as many sentences are queued as the last wave had (the last batch's sentences plus those queued
 while it ran): then everyone who was waiting is back, and a lone client is not held up by
 ``max_wait_s`` on every request. The batch, sorted by length, runs in the torch thread
-(serving.torch_worker: one batch per model at a time, never on the event loop, a slice at a time
-alternating with the other models' batches); each future gets exactly its sentence's result.
-While a batch holding sentences of a large request (a file's wave: more than
-``express_sentences``) runs, small requests do not wait for it: one *express* batch of their
-sentences may run beside it, the two alternating step slices in the torch thread, so a
-one-sentence request answers in about twice its own batch time instead of after the long one.
-Admission (``max_queue_wait_s``) counts, for each new request, the queued sentences served
-before it is done (``FairQueue.delay_ahead``) at the rate recent full batches sustained (what
-a backlog gets): the bulk of a backlog is refused at once (503) while short requests still
-fit. A
-sentence prepared by a translator that a reload has since replaced is prepared again by the new
-one. Cancelled futures (deadline, client gone) are skipped when batches are formed, and a
-running batch drops them at its next decoding step, so their work stops; a batch running longer
-than ``max_batch_seconds`` stops and its sentences fail with DecodingInterrupted. CUDA
-out-of-memory splits a batch in halves and retries, down to single sentences.
+(serving.torch_worker: never on the event loop, a slice at a time alternating with the other
+running batches); each future gets exactly its sentence's result. While a batch holding
+sentences of a large request (a file's wave: more than ``express_sentences``) runs, small
+requests do not wait for it: one *express* batch of their sentences may run beside it, the two
+alternating step slices, so a one-sentence request answers in about twice its own batch time
+instead of after the long one. Admission (``max_queue_wait_s``) counts, for each new request,
+the queued sentences served before it is done (``FairQueue.delay_ahead``) at the rate recent
+full batches sustained (what a backlog gets): the bulk of a backlog is refused at once (503)
+while short requests still fit. A sentence prepared by a translator that a reload has since
+replaced is prepared again by the new one. Cancelled futures (deadline, client gone) are skipped
+when batches are formed, and a running batch drops them at its next decoding step, so their work
+stops; a batch running longer than ``max_batch_seconds`` stops and its sentences fail with
+DecodingInterrupted. CUDA out-of-memory splits a batch in halves and retries, down to single
+sentences.
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ class Item:
     enqueued: float            # loop time
     options: TranslateOptions  # what its request asked for
     caller: str
-    request: int = 0           # the submit() it came with: requests of a caller take turns
+    request: int = 0           # the submit() it came with (a caller's are served in order)
     express: bool = False      # its request is small (may run beside a long batch)
     queued: bool = True
 
@@ -84,8 +84,8 @@ class Item:
 
 @dataclass
 class Group:
-    """The queued sentences of one batch key, a line per request (caller, submit; oldest
-    first)."""
+    """The queued sentences of one batch key, a line per request (caller, submit), lines in
+    the order their requests came (request ids only grow; an emptied line is dropped)."""
 
     key: TranslateOptions
     lines: dict[tuple[str, int], deque[Item]] = field(default_factory=dict)
@@ -108,15 +108,19 @@ class Group:
         caller's requests in the order they came; ``only_express``: sentences of small
         requests only."""
         by_caller: dict[str, list[deque[Item]]] = {}
-        for (caller, _), line in sorted(self.lines.items(), key=lambda kv: kv[1][0].enqueued):
+        for (caller, _), line in self.lines.items():   # requests in the order they came
             if not only_express or line[0].express:
                 by_caller.setdefault(caller, []).append(line)
+        if len(by_caller) == 1:
+            (lines,) = by_caller.values()
+            return chain.from_iterable(live(line) for line in lines)
         return interleave([chain.from_iterable(live(line) for line in lines)
                            for lines in by_caller.values()])
 
 
 def live(line: deque[Item]) -> Iterator[Item]:
-    return (item for item in list(line) if item.queued)
+    """The line's queued items (lazily: consume before the queue changes)."""
+    return (item for item in line if item.queued)
 
 
 def interleave(streams: list[Iterator[Item]]) -> Iterator[Item]:
