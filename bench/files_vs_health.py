@@ -20,12 +20,12 @@ import json
 import random
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import aiohttp
-from bench_load import percentile, stop_server
 from bench_train import machine_info
-from mixed_load import ROOT, Server, start_server
+from mixed_load import ROOT, Server, milliseconds, start_server, stop
 
 SIZE = 99_000   # characters: within the default max_file_chars (100,000)
 
@@ -84,14 +84,10 @@ async def uploader(http: aiohttp.ClientSession, base: str, sentences: list[str],
 
 
 def summary(samples: list[tuple[float, str]]) -> dict:
-    seconds = sorted(s for s, status in samples if status == "200")
-    statuses: dict[str, int] = {}
-    for _, status in samples:
-        statuses[status] = statuses.get(status, 0) + 1
-    ms = {f"p{q}": round(1000 * percentile(seconds, q), 1) if seconds else None
-          for q in (50, 95, 99)}
-    ms["max"] = round(1000 * max(seconds), 1) if seconds else None
-    return {"n": len(samples), "statuses": statuses, "latency_ms": ms}
+    seconds = [s for s, status in samples if status == "200"]
+    ms = {**milliseconds(seconds), "max": round(1000 * max(seconds), 1) if seconds else None}
+    return {"n": len(samples), "statuses": dict(Counter(status for _, status in samples)),
+            "latency_ms": ms}
 
 
 async def phase(base: str, sentences: list[str], seconds: float, uploaders: int,
@@ -139,10 +135,7 @@ def main() -> int:
                 loaded = asyncio.run(phase(server.url, sentences, args.load_s, args.uploaders,
                                            args.probe_every_s, 1))
             finally:
-                if server.process is not None:
-                    stop_server(server.process)
-                if server.files_dir is not None:
-                    server.files_dir.cleanup()
+                stop(server)
             runs.append({"server": label, "round": round_number + 1, "idle": idle,
                          "files": loaded})
             print(label, round_number + 1, json.dumps({"idle": idle, "files": loaded}),

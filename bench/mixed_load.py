@@ -358,6 +358,14 @@ def start_server(label: str, python: str, root: str, models_dir: str, extra: str
     return Server(label, url, process.pid, process, files_dir, command)
 
 
+def stop(server: Server) -> None:
+    """Stop a server this script started and remove its files folder (a given URL: nothing)."""
+    if server.process is not None:
+        stop_server(server.process)
+    if server.files_dir is not None:
+        server.files_dir.cleanup()
+
+
 def servers_of(args: argparse.Namespace) -> list[Server]:
     servers = [Server("A", args.url.rstrip("/"), args.server_pid) if args.url else
                start_server("A", args.python, args.root, args.models_dir, args.server_args)]
@@ -463,10 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(main_async(args, servers, sentences))
     finally:
         for server in servers:
-            if server.process is not None:
-                stop_server(server.process)
-            if server.files_dir is not None:
-                server.files_dir.cleanup()
+            stop(server)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

@@ -33,18 +33,25 @@ def submit(batcher: Batcher, texts: list[str], options=PLAIN, caller: str = "a")
     return batcher.submit(batcher.translator.prepare(texts), options, caller)
 
 
-def test_attention_requests_share_batches_with_plain_ones():
+def plain_and_other(other: str, options: TranslateOptions):
+    """A plain request of caller a and one with ``options`` of caller b, sent together: the
+    fake translator and both results."""
     fake = FakeTranslator()
 
     async def main():
         batcher = make_batcher(fake, max_wait_s=0.05, max_delay_s=0.05)
         batcher.start()
-        futures = submit(batcher, ["plain"]) + submit(batcher, ["html"], ATTENTION, "b")
+        futures = submit(batcher, ["plain"]) + submit(batcher, [other], options, "b")
         results = await asyncio.gather(*futures)
         await batcher.close()
         return results
 
-    plain, html = asyncio.run(main())
+    plain, result = asyncio.run(main())
+    return fake, plain, result
+
+
+def test_attention_requests_share_batches_with_plain_ones():
+    fake, plain, html = plain_and_other("html", ATTENTION)
     assert fake.batches == [["plain", "html"]]
     assert fake.calls[0][1].search.return_attention          # the batch computed the superset
     assert html.attention is not None
@@ -145,18 +152,8 @@ def test_unique_options_per_request_are_bounded_in_groups():
 
 
 def test_alternatives_requests_share_batches_and_get_their_own_candidates():
-    fake = FakeTranslator()
-    three = replace(PLAIN, search=replace(PLAIN.search, n_best=2))
-
-    async def main():
-        batcher = make_batcher(fake, max_wait_s=0.05, max_delay_s=0.05)
-        batcher.start()
-        futures = submit(batcher, ["plain"]) + submit(batcher, ["alts"], three, "b")
-        results = await asyncio.gather(*futures)
-        await batcher.close()
-        return results
-
-    plain, alts = asyncio.run(main())
+    two = replace(PLAIN, search=replace(PLAIN.search, n_best=2))
+    fake, plain, alts = plain_and_other("alts", two)
     assert fake.batches == [["plain", "alts"]]
     assert len(plain.alternatives) == 1 and len(alts.alternatives) == 2
 

@@ -228,7 +228,7 @@ class Batcher:
         loop = asyncio.get_running_loop()
         now = loop.time()
         self._requests += 1
-        express = len(sources) <= self.express_sentences
+        express = self._is_small(len(sources))
         items = [Item(source, self.translator, loop.create_future(), now, options, caller,
                       self._requests, express) for source in sources]
         for item in items:
@@ -267,8 +267,12 @@ class Batcher:
         ``caller`` at the recent rate (None: no rate yet); a small request only counts the
         small ones ahead (the express lane runs it beside the large ones)."""
         rate = self.rate
-        express = count <= self.express_sentences
-        return None if not rate else self.queue.delay_ahead(caller, count, express) / rate
+        return (None if not rate
+                else self.queue.delay_ahead(caller, count, self._is_small(count)) / rate)
+
+    def _is_small(self, count: int) -> bool:
+        """Whether a request of ``count`` sentences may run in the express lane."""
+        return count <= self.express_sentences
 
     def _check_wait(self, caller: str, count: int) -> None:
         """503 (Retry-After) when the queue ahead would delay this request beyond
@@ -281,12 +285,12 @@ class Batcher:
                             f"{self.max_queue_wait_s:g}; retry later",
                             headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
-    def _record_rate(self, sentences: int, seconds: float, express: bool, full: bool) -> None:
+    def _record_rate(self, sentences: int, seconds: float, beside: bool, full: bool) -> None:
         """Decayed sums of sentences and busy wall seconds (two lanes at once count once)
         over the last few dozen batches, of all and of those whose main batch was at least
-        half full; an express batch's share counts with the main batch it ran beside."""
+        half full; a batch run ``beside`` the main one (express) counts with the next main one."""
         self._pending = [self._pending[0] + sentences, self._pending[1] + max(seconds, 0.0)]
-        if express:
+        if beside:
             return
         done, busy = self._pending
         self._pending = [0.0, 0.0]
@@ -306,26 +310,26 @@ class Batcher:
             self._wake.clear()
             picked, wait = self._next_batch(loop.time())
             if picked is not None:
-                express = bool(self._lanes)
-                if not express:
+                beside = bool(self._lanes)   # the second lane: an express batch
+                if not beside:
                     self._busy_mark = loop.time()
                 task = loop.create_task(self._execute(*picked))
                 self._lanes[task] = picked[1]
-                task.add_done_callback(partial(self._lane_done, picked[1], express))
+                task.add_done_callback(partial(self._lane_done, picked[1], beside))
                 continue
             if self._closing and not self._lanes and not self.queue.live_groups():
                 return
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
 
-    def _lane_done(self, items: list[Item], express: bool, task: asyncio.Task) -> None:
+    def _lane_done(self, items: list[Item], beside: bool, task: asyncio.Task) -> None:
         del self._lanes[task]
         now = asyncio.get_running_loop().time()
         longest = max(item.n_tokens for item in items)
         half_full = not self.budget.fits(2 * len(items), longest)
-        self._record_rate(len(items), now - self._busy_mark, express, half_full)
+        self._record_rate(len(items), now - self._busy_mark, beside, half_full)
         self._busy_mark = now
-        if not express:
+        if not beside:
             self._free_since = now
             self._wave = len(items) + self.depth
         self._wake.set()
