@@ -240,6 +240,71 @@ def test_an_unknown_pair_is_refused_before_the_file_is_parsed(tmp_path, monkeypa
     assert not [path for path in files.glob("*") if not path.name.startswith(".")]
 
 
+def watch_file_waits(monkeypatch, wait_s: float | None) -> tuple[list[int], list[str]]:
+    """Every count a file's wait is checked with, the queue's expected wait made ``wait_s``;
+    and the uploads parsed."""
+    import service.http.files as files
+    from service.serving.batcher import Batcher
+
+    counts: list[int] = []
+    parsed: list[str] = []
+    original_check, original_parse = Batcher.check_wait, files.parse_upload
+
+    def check_wait(self, caller, count, express, whole=False, offer=True):
+        counts.append(count)
+        return original_check(self, caller, count, express, whole, offer)
+
+    monkeypatch.setattr(Batcher, "check_wait", check_wait)
+    monkeypatch.setattr(Batcher, "expected_wait_s", lambda self, *args: wait_s)
+    monkeypatch.setattr(files, "parse_upload",
+                        lambda name, *args: parsed.append(name) or original_parse(name, *args))
+    return counts, parsed
+
+
+def test_a_backlog_refuses_a_file_before_it_is_parsed(tmp_path, monkeypatch):
+    settings, factory, _ = files_setup(tmp_path)
+    counts, parsed = watch_file_waits(monkeypatch, 60.0)
+
+    async def scenario(client):
+        return await client.post("/translate_file", **upload("a.txt", b"Hallo Welt.\n" * 50))
+
+    refused = run(settings, factory, scenario)
+    assert_json_error(refused, 503)
+    assert int(refused.headers["Retry-After"]) == 60
+    assert counts == [1] and parsed == []
+
+
+def test_a_file_is_admitted_whole_not_chunk_by_chunk(tmp_path, monkeypatch):
+    """A file cut into several chunks is checked once with all its sentences (then once
+    more with one before it was parsed), so an admitted file is never refused halfway."""
+    settings, factory, _ = files_setup(tmp_path, max_request_sentences=16)
+    counts, parsed = watch_file_waits(monkeypatch, None)
+    data = "".join(f"Satz {n} ist hier. Noch einer.\n" for n in range(40)).encode()
+
+    async def scenario(client):
+        return await translate_and_download(client, "a.txt", data)
+
+    (_, _, download) = run(settings, factory, scenario)
+    assert download.status_code == 200 and parsed == ["a.txt"]
+    assert counts == [1, 80]
+
+
+def test_an_upload_is_checked_unparsed_with_the_sentences_its_size_predicts(tmp_path,
+                                                                             monkeypatch):
+    """Before a file is parsed its wait is checked with the sentences that earlier files had
+    per byte (one before any file was seen)."""
+    settings, factory, _ = files_setup(tmp_path, max_request_sentences=16)
+    counts, _ = watch_file_waits(monkeypatch, None)
+    data = "".join(f"Satz {n} ist hier. Noch einer.\n" for n in range(40)).encode()
+
+    async def scenario(client):
+        await translate_and_download(client, "a.txt", data)
+        return await translate_and_download(client, "b.txt", data + data)
+
+    run(settings, factory, scenario)
+    assert counts == [1, 80, 160, 160]
+
+
 def test_a_file_with_nothing_to_translate_comes_back_as_it_is(tmp_path):
     settings, factory, fake = files_setup(tmp_path)
     html = b"<html><body><p>" + b"<!-- -->" * 4_000 + b"<br>\n" + b"<!--" * 12_000

@@ -5,6 +5,7 @@ bounded."""
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from dataclasses import replace
 
@@ -13,8 +14,9 @@ import pytest
 from s2s.inference.search import SearchOptions
 from s2s.inference.translator import TranslateOptions
 from service.errors import CallerQueueFull, QueueFull
-from service.serving.batcher import Batcher
+from service.serving.batcher import CONTINUED, FILE_PART, NEW, Admission, Batcher
 from service.serving.metrics import Metrics
+from service.serving.offered import FileDensity, OfferedRate
 from service.serving.torch_worker import TorchWorker
 from tests.service_fixtures import FakeTranslator, wait_until
 
@@ -158,10 +160,10 @@ def test_alternatives_requests_share_batches_and_get_their_own_candidates():
     assert len(plain.alternatives) == 1 and len(alts.alternatives) == 2
 
 
-def held_backlog(fake, gate, *, late: list[str], admitted: bool = False, **knobs):
+def with_backlog(fake, gate, probe, **knobs):
     """A rate of about 20 sentences/s, one batch held, 30 sentences of caller y queued
-    (about 1.5 s of work) under max_queue_wait_s=0.5; then ``late`` from caller z: the error
-    its submit raised, or None."""
+    (about 1.5 s of work) under max_queue_wait_s=0.5; then ``probe(batcher)`` -> (its result,
+    futures to wait for), whose result is returned."""
 
     async def main():
         batcher = make_batcher(fake, max_queue_wait_s=0.5, **knobs)
@@ -172,17 +174,25 @@ def held_backlog(fake, gate, *, late: list[str], admitted: bool = False, **knobs
         held = submit(batcher, ["hold"], caller="x")
         await wait_until(lambda: len(fake.calls) == 2)
         queued = submit(batcher, [f"s{i}" for i in range(30)], caller="y")
-        error, done = None, []
-        try:
-            done = batcher.submit(batcher.translator.prepare(late), PLAIN, "z", admitted)
-        except QueueFull as refused:
-            error = refused
+        result, done = probe(batcher)
         gate.set()
         await asyncio.gather(*held, *queued, *done)
         await batcher.close()
-        return error
+        return result
 
     return asyncio.run(main())
+
+
+def held_backlog(fake, gate, *, late: list[str], admission: Admission = NEW, **knobs):
+    """with_backlog, then ``late`` from caller z: the error its submit raised, or None."""
+
+    def probe(batcher):
+        try:
+            return None, batcher.submit(batcher.translator.prepare(late), PLAIN, "z", admission)
+        except QueueFull as refused:
+            return refused, []
+
+    return with_backlog(fake, gate, probe, **knobs)
 
 
 def test_a_request_the_backlog_would_delay_too_long_is_refused_at_once():
@@ -205,7 +215,134 @@ def test_the_next_part_of_an_admitted_request_is_not_refused_by_the_wait():
     """A file's second chunk is queued however long the wait: the file was admitted."""
     gate = threading.Event()
     assert held_backlog(FakeTranslator(gate=gate, delay=0.05), gate,
-                        late=[f"late{i}" for i in range(30)], admitted=True) is None
+                        late=[f"late{i}" for i in range(30)], admission=CONTINUED) is None
+
+
+def test_a_file_is_checked_whole_before_its_first_chunk():
+    """check_wait with a file's whole count refuses what its first chunk alone would pass."""
+    gate = threading.Event()
+
+    def probe(batcher):
+        outcomes = []
+        for count in (2, 30):
+            try:
+                batcher.check_wait("z", count, express=False)
+                outcomes.append(None)
+            except QueueFull as refused:
+                outcomes.append(refused.status)
+        return outcomes, []
+
+    assert with_backlog(FakeTranslator(gate=gate, delay=0.05), gate, probe) == [None, 503]
+
+
+def started_long_ago():
+    """A clock that started at 0 and reads 1,000 s from then on (no time passes meanwhile)."""
+    readings = iter([0.0])
+    return lambda: next(readings, 1_000.0)
+
+
+def file_outcomes_beside_a_small_queue(offered: int) -> tuple[int | None, list[int | None]]:
+    """A 30-sentence file checked with nothing queued, then beside two queued sentences (plain
+    and file rule), ``offered`` sentences having asked for the queue before (rate: 20/s)."""
+    gate = threading.Event()
+    fake = FakeTranslator(gate=gate, delay=0.05)
+
+    def outcome(batcher, whole):
+        try:
+            batcher.check_wait("z", 30, express=False, whole=whole)
+        except QueueFull as refused:
+            return refused.status
+        return None
+
+    async def main():
+        batcher = make_batcher(fake, max_queue_wait_s=0.5)
+        batcher.start()
+        gate.set()
+        await asyncio.gather(*submit(batcher, ["warm"]))          # a rate: about 20/s
+        batcher.offered = OfferedRate(window_s=10.0, clock=started_long_ago())
+        batcher.offered.add(offered)
+        alone = outcome(batcher, whole=True)
+        gate.clear()
+        held = submit(batcher, ["hold"], caller="x")
+        await wait_until(lambda: len(fake.calls) == 2)
+        queued = submit(batcher, ["s1", "s2"], caller="y")
+        beside = [outcome(batcher, whole=False), outcome(batcher, whole=True)]
+        gate.set()
+        await asyncio.gather(*held, *queued)
+        await batcher.close()
+        return alone, beside
+
+    return asyncio.run(main())
+
+
+def test_under_overload_a_file_counts_its_own_sentences_unless_it_is_alone():
+    """Offered faster than the model sustains, a file is refused when the queue ahead plus its
+    own sentences exceed the limit (the queue alone passes a plain request), never alone."""
+    assert file_outcomes_beside_a_small_queue(offered=2_000) == (None, [None, 503])
+
+
+def test_a_burst_without_overload_refuses_no_file_for_its_own_size():
+    """Offered below the model's rate, a short queue ahead does not refuse a file, however
+    long the file itself takes."""
+    assert file_outcomes_beside_a_small_queue(offered=0) == (None, [None, None])
+
+
+def test_the_file_density_follows_recent_files():
+    density = FileDensity(weight=0.5)
+    density.add(10, 1_000)
+    first = density.per_byte
+    density.add(30, 1_000)
+    assert first == 0.01 and abs(density.per_byte - 0.02) < 1e-12
+
+
+def test_the_offered_rate_decays_with_time():
+    now = [0.0]
+    offered = OfferedRate(window_s=10.0, clock=lambda: now[0])
+    now[0] = 100.0
+    offered.add(100)
+    before = offered.per_second
+    now[0] = 110.0
+    assert abs(before - 10.0) < 1e-3 and abs(offered.per_second - 10.0 / math.e) < 1e-3
+
+
+def test_the_offered_rate_of_a_just_started_model_spans_half_a_window():
+    """Sentences offered in the first moments count as spread over at least half a window:
+    a single early file is not taken for overload, and the estimate is a rate from there."""
+    now = [0.0]
+    offered = OfferedRate(window_s=10.0, clock=lambda: now[0])
+    now[0] = 0.1
+    offered.add(250)
+    early = offered.per_second
+    assert abs(early - 250 / (10.0 * (1 - math.exp(-0.5)))) < 1e-6 and early < 70
+
+
+def test_an_admitted_files_unqueued_sentences_count_ahead_of_the_next_file():
+    """A file's chunks are queued one at a time; under overload the rest of an admitted file
+    still counts ahead of a file admitted after it, until it is queued or the file ends."""
+    fake = FakeTranslator(delay=0.05)
+
+    def refused(batcher):
+        try:
+            batcher.check_wait("b", 1, express=False, whole=True)
+        except QueueFull:
+            return True
+        return False
+
+    async def main():
+        batcher = make_batcher(fake, max_queue_wait_s=0.5)
+        batcher.start()
+        await asyncio.gather(*submit(batcher, ["warm"]))          # a rate: about 20/s
+        batcher.offered.add(2_000)                                # offered: about 200/s
+        first = batcher.admit_file("a", 30)
+        outcomes = [refused(batcher)]
+        first.queued(10)
+        outcomes.append(batcher.reserved)
+        first.close()
+        outcomes += [batcher.reserved, refused(batcher)]
+        await batcher.close()
+        return outcomes
+
+    assert asyncio.run(main()) == [True, 20, 0, False]
 
 
 def test_delay_ahead_counts_others_requests_up_to_its_size_and_all_its_own():
@@ -252,8 +389,8 @@ def test_a_callers_requests_are_served_in_the_order_they_came():
     assert fake.batches[1:] == [[f"old{i}" for i in range(4)], ["old4", "old5", "new0", "new1"]]
 
 
-def run_beside(fake, first: list[str], express_sentences: int = 2, caller: str = "b"
-               ) -> tuple[int, bool]:
+def run_beside(fake, first: list[str], express_sentences: int = 2, caller: str = "b",
+               admission: Admission = NEW) -> tuple[int, bool]:
     """``first`` runs (a batch of slow steps); then one sentence arrives. How many batches
     had started shortly after, and whether the first batch was still running then."""
 
@@ -262,7 +399,7 @@ def run_beside(fake, first: list[str], express_sentences: int = 2, caller: str =
         batcher.start()
         running = submit(batcher, first)
         await wait_until(lambda: len(fake.calls) == 1)
-        late = submit(batcher, ["small"], caller=caller)
+        late = batcher.submit(batcher.translator.prepare(["small"]), PLAIN, caller, admission)
         await asyncio.sleep(0.1)
         started, first_running = len(fake.calls), not running[0].done()
         await asyncio.gather(*running, *late)
@@ -280,6 +417,13 @@ def test_a_small_request_runs_beside_a_long_batch_of_a_large_one():
 
 def test_batches_of_small_requests_run_one_at_a_time():
     started, first_running = run_beside(FakeTranslator(delay=0.01, steps=60), ["a", "b"])
+    assert started == 1 and first_running
+
+
+def test_a_files_small_part_does_not_take_the_express_lane():
+    """A file's last chunk of one sentence is batch work: it waits for the long batch."""
+    started, first_running = run_beside(FakeTranslator(delay=0.01, steps=60),
+                                        [f"file{i}" for i in range(4)], admission=FILE_PART)
     assert started == 1 and first_running
 
 

@@ -23,7 +23,8 @@ from service.formats.documents import Document, FileError, FileTooLarge, parse_u
 from service.http.access import admit_caller, authorized_body
 from service.http.context import ServiceDep
 from service.http.options import make_options
-from service.serving.markup_translation import check_pair, translate_document_texts
+from service.serving.markup_translation import AUTO, check_pair, translate_document_texts
+from service.serving.pipeline import caller_of, check_upload_wait
 from service.settings import Settings
 
 router = APIRouter()
@@ -50,11 +51,15 @@ async def translate_file(request: Request, service: ServiceDep) -> dict[str, str
     if not (isinstance(source, str) and isinstance(target, str) and source and target):
         raise InvalidRequest("the form fields 'source' and 'target' are required")
     check_pair(service.registry, source, target)  # before any parsing: 404/503 at once
+    size = upload.size or 0
+    if source.lower() != AUTO:   # overload refuses most files unparsed, from their size
+        check_upload_wait(service.registry, source, target, caller_of(request), size)
     document = await read_upload(service.settings, upload)
     await admit_caller(service, request.state.caller, sum(map(len, document.texts)))
     options = make_options(service, None, 1)
     translations = await translate_document_texts(service, request, source, target,
-                                                  document.texts, document.text_format, options)
+                                                  document.texts, document.text_format, options,
+                                                  size)
     rebuilt = await asyncio.to_thread(document.rebuild, translations, target.lower())
     name = await save_file(service.files, rebuilt, upload.filename or "file", target.lower())
     return {"translatedFileUrl": download_url(service.settings, request, name)}

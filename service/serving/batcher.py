@@ -25,7 +25,10 @@ alternating step slices, so a one-sentence request answers in about twice its ow
 instead of after the long one. Admission (``max_queue_wait_s``) counts, for each new request,
 the queued sentences served before it is done (``FairQueue.delay_ahead``) at the rate recent
 full batches sustained (what a backlog gets): the bulk of a backlog is refused at once (503)
-while short requests still fit. A sentence prepared by a translator that a reload has since
+while short requests still fit. A file is admitted whole (``admit_file``, and before it is
+parsed ``check_upload``); under overload (``offered``: more sentences ask for the queue than the
+model sustains) it must be done within the limit, the rest of earlier files counted
+(``FileReservation``). A sentence prepared by a translator that a reload has since
 replaced is prepared again by the new one. Cancelled futures (deadline, client gone) are skipped
 when batches are formed, and a running batch drops them at its next decoding step, so their work
 stops; a batch running longer than ``max_batch_seconds`` stops and its sentences fail with
@@ -41,7 +44,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Protocol
 
@@ -53,10 +56,45 @@ from s2s.inference.interrupt import DecodingInterrupted, Interrupt, Steps
 from s2s.inference.translator import Source, TranslateOptions, Translation
 from service.errors import CallerQueueFull, NotReady, QueueFull, TooLarge
 from service.serving.metrics import Metrics
+from service.serving.offered import FileDensity, OfferedRate
 from service.serving.scheduler import FairQueue, Group, Item, batch_key, plan, superset, trim
 from service.serving.torch_worker import TorchWorker
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """How a request's sentences enter the queue. ``check``: refused (503) when the queue
+    ahead would delay them beyond max_queue_wait_s (False: the rest of a request already
+    admitted, never refused halfway). ``express``: may run in the express lane when small
+    (False: a file's chunks, batch work that keeps the lane for interactive requests)."""
+
+    check: bool = True
+    express: bool = True
+
+
+NEW = Admission()
+CONTINUED = Admission(check=False)
+FILE_PART = Admission(check=False, express=False)
+
+
+class FileReservation:
+    """The sentences of an admitted file that are not queued yet (its chunks are queued one at
+    a time): they count ahead of every file admitted after it (Batcher.check_wait)."""
+
+    def __init__(self, batcher: Batcher, count: int):
+        self._batcher, self._left = batcher, count
+        batcher.reserved += count
+
+    def queued(self, count: int) -> None:
+        """``count`` of its sentences are about to be queued (negative: given back)."""
+        count = min(count, self._left)
+        self._left -= count
+        self._batcher.reserved -= count
+
+    def close(self) -> None:
+        self.queued(self._left)
 
 
 def steps_halving_on_oom(translate: Callable[[list[int]], Steps[list[Translation]]],
@@ -167,6 +205,9 @@ class Batcher:
         self._served_full = [0.0, 0.0]   # the same, of main batches at least half full
         self._busy_mark = 0.0       # loop time busy seconds are counted up to
         self._pending = [0.0, 0.0]  # express batches' share, counted with the next main one
+        self.reserved = 0  # admitted files' sentences not queued yet (FileReservation)
+        self.offered = OfferedRate()  # sentences asking to be queued, admitted or not
+        self.file_density = FileDensity()  # sentences per uploaded byte of recent files
         self._requests = 0          # submit() calls so far: each request's id
         self._wake = asyncio.Event()
         self._closing = False
@@ -213,22 +254,21 @@ class Batcher:
                 item.future.cancel()
 
     def submit(self, sources: Sequence[Source], options: TranslateOptions,
-               caller: str = "", admitted: bool = False) -> list[asyncio.Future]:
+               caller: str = "", admission: Admission = NEW) -> list[asyncio.Future]:
         """Queue sentences that the current translator prepared (non-blank) for ``caller``
-        (its API key or address); one future per sentence. ``admitted``: the next part of a
-        request whose first part was admitted (no refusal by expected wait)."""
+        (its API key or address); one future per sentence."""
         if self._closing:
             raise NotReady(f"model {self.name} is shutting down")
         if len(sources) > self.capacity:
             raise TooLarge(f"the request has {len(sources)} sentences; at most {self.capacity} "
                            "fit in the queue (queue_capacity)")
         self._check_room(caller, len(sources), batch_key(options))
-        if not admitted:
-            self._check_wait(caller, len(sources))
+        express = admission.express and self._is_small(len(sources))
+        if admission.check:
+            self.check_wait(caller, len(sources), express)
         loop = asyncio.get_running_loop()
         now = loop.time()
         self._requests += 1
-        express = self._is_small(len(sources))
         items = [Item(source, self.translator, loop.create_future(), now, options, caller,
                       self._requests, express) for source in sources]
         for item in items:
@@ -262,26 +302,61 @@ class Batcher:
                 return sentences / seconds
         return None
 
-    def expected_wait_s(self, caller: str, count: int) -> float | None:
+    def expected_wait_s(self, caller: str, count: int, express: bool,
+                        whole: bool = False) -> float | None:
         """How long the queue would delay a new request of ``count`` sentences of
-        ``caller`` at the recent rate (None: no rate yet); a small request only counts the
-        small ones ahead (the express lane runs it beside the large ones)."""
+        ``caller`` at the recent rate (None: no rate yet); an ``express`` request only counts
+        the small ones ahead (the express lane runs it beside the large ones). ``whole`` (a
+        file), while more is offered than the model sustains (overload, not a burst): until
+        it is done, counting its own sentences and the unqueued rest of the files admitted
+        before it; 0 when nothing else waits (a file alone is never refused)."""
         rate = self.rate
-        return (None if not rate
-                else self.queue.delay_ahead(caller, count, self._is_small(count)) / rate)
+        if not rate:
+            return None
+        ahead = self.queue.delay_ahead(caller, count, express)
+        if whole and self.offered.per_second > rate:
+            ahead += self.reserved
+            return (ahead + count) / rate if ahead else 0.0
+        return ahead / rate
+
+    def check_upload(self, caller: str, upload_bytes: int) -> None:
+        """check_wait for a file before it is parsed, with the sentences that recent files had
+        per byte (at least one)."""
+        count = max(1, round(upload_bytes * self.file_density.per_byte))
+        try:
+            self.check_wait(caller, count, express=False, whole=True, offer=False)
+        except QueueFull:
+            self.offered.add(count)   # a file let through is offered once, parsed (admit_file)
+            raise
+
+    def admit_file(self, caller: str, count: int, upload_bytes: int = 0) -> FileReservation:
+        """Admission of a whole file of ``count`` sentences (check_wait), then its reservation
+        until its chunks are queued; ``upload_bytes`` teaches check_upload."""
+        self.file_density.add(count, upload_bytes)
+        self.check_wait(caller, count, express=False, whole=True)
+        return FileReservation(self, count)
 
     def _is_small(self, count: int) -> bool:
         """Whether a request of ``count`` sentences may run in the express lane."""
         return count <= self.express_sentences
 
-    def _check_wait(self, caller: str, count: int) -> None:
-        """503 (Retry-After) when the queue ahead would delay this request beyond
-        max_queue_wait_s: overload is refused at once instead of queued into answers that
-        come too late, the largest requests first."""
-        wait = self.expected_wait_s(caller, count)
+    def check_wait(self, caller: str, count: int, express: bool, whole: bool = False,
+                   offer: bool = True) -> None:
+        """503 (Retry-After) when the queue ahead would delay a request of ``count``
+        sentences beyond max_queue_wait_s: overload is refused at once instead of queued into
+        answers that come too late, the largest requests first. Under overload a file
+        (``whole``) is refused when it would not be done within max_queue_wait_s (never while
+        nothing else waits); it is checked whole before its first chunk is prepared, and before
+        it is parsed with the sentences expected from its size (check_upload). ``offer``:
+        count the sentences in the offered rate."""
+        if offer:
+            self.offered.add(count)
+        wait = self.expected_wait_s(caller, count, express, whole)
         if self.max_queue_wait_s is not None and wait is not None and wait > self.max_queue_wait_s:
-            raise QueueFull(f"the queue of {self.name} would delay these {count} sentences by "
-                            f"about {wait:.1f} s; the limit is max_queue_wait_s="
+            what = (f"these {count} sentences would be done in" if whole else
+                    f"the queue would delay these {count} sentences by")
+            raise QueueFull(f"{self.name}: {what} about {wait:.1f} s; the limit is "
+                            f"max_queue_wait_s="
                             f"{self.max_queue_wait_s:g}; retry later",
                             headers={"Retry-After": str(max(1, math.ceil(wait)))})
 

@@ -7,6 +7,7 @@ sentence boundaries into pieces that are, and put back together."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -20,13 +21,16 @@ from service.formats.markup.plain import PlainText, plain_text
 from service.formats.markup.protected import protector_of
 from service.formats.protect import Protector
 from service.formats.text import Piece, sentences_of, split_long
+from service.serving.batcher import FILE_PART, FileReservation
 from service.serving.langid import Detection
 from service.serving.pipeline import (
     Engine,
     Returned,
     TextResult,
+    admit_file,
     auto_groups,
     available_pairs,
+    caller_of,
     find_slot,
     translate_groups,
 )
@@ -145,35 +149,61 @@ def merge_pieces(pieces: Sequence[Piece], results: Sequence[TextResult], count: 
     return [TextResult(lines[n], sentences_of(lines[n]), found[n]) for n in range(count)]
 
 
+async def translate_chunks(service: Engine, request: Request | None, target: str,
+                           options: TranslateOptions, pieces: Sequence[Piece], language: str,
+                           chunks: list[list[int]], reservation: FileReservation | None,
+                           results: list[TextResult]) -> None:
+    """Translate one language's chunks of a file in turn into ``results`` (by piece number),
+    each queued as the rest of the admitted file; a chunk over the decoding budget is halved
+    until it fits (a single piece over it is refused)."""
+    pending = list(reversed(chunks))
+    while pending:
+        chunk = pending.pop()
+        sentences = sum(pieces[n].sentences for n in chunk)
+        if reservation is not None:
+            reservation.queued(sentences)
+        try:
+            part = await translate_groups(
+                service.registry, service.settings, target,
+                [pieces[n].text for n in chunk], {language: list(range(len(chunk)))},
+                options, request, admission=FILE_PART)
+        except TooLarge:
+            if len(chunk) == 1:
+                raise
+            if reservation is not None:
+                reservation.queued(-sentences)
+            half = len(chunk) // 2
+            pending += [chunk[half:], chunk[:half]]
+            continue
+        for number, result in zip(chunk, part):
+            results[number] = result
+
+
 async def translate_in_chunks(service: Engine, request: Request | None, target: str,
                               texts: Sequence[str], groups: dict[str, list[int]],
-                              options: TranslateOptions) -> list[TextResult]:
+                              options: TranslateOptions, upload_bytes: int = 0
+                              ) -> list[TextResult]:
     """``translate_groups`` a chunk at a time (files): each chunk is one request's worth of
     work with its own deadline, so other clients' requests are batched in between. Texts over
     a request's limits are translated in pieces cut at sentence boundaries; a chunk over the
-    decoding budget is halved until it fits (a single piece over it is refused). Only the
-    first chunk passes admission by expected wait: an admitted file is finished."""
+    decoding budget is halved until it fits (a single piece over it is refused). The file
+    passes admission by expected wait once, whole, before any chunk is prepared: an admitted
+    file is finished. Its chunks never take the express lane. ``upload_bytes``: the size of
+    the upload the texts came from (teaches the queue the sentences to expect per byte)."""
     pieces, chunks = await asyncio.to_thread(plan_pieces, texts, groups, service.settings)
-    results = [TextResult([], [], []) for _ in pieces]
-    admitted = False
-    for language, language_chunks in chunks.items():
-        pending = list(reversed(language_chunks))
-        while pending:
-            chunk = pending.pop()
-            try:
-                part = await translate_groups(
-                    service.registry, service.settings, target,
-                    [pieces[n].text for n in chunk], {language: list(range(len(chunk)))},
-                    options, request, admitted=admitted)
-            except TooLarge:
-                if len(chunk) == 1:
-                    raise
-                half = len(chunk) // 2
-                pending += [chunk[half:], chunk[:half]]
-                continue
-            admitted = True
-            for number, result in zip(chunk, part):
-                results[number] = result
+    with contextlib.ExitStack() as stack:
+        reservations: dict[str, FileReservation] = {}
+        sized = upload_bytes if len(chunks) == 1 else 0   # a file's size is one language's
+        for language, language_chunks in chunks.items():
+            count = sum(pieces[n].sentences for chunk in language_chunks for n in chunk)
+            reservation = admit_file(service.registry, language, target, caller_of(request),
+                                     count, sized)
+            if reservation is not None:
+                reservations[language] = stack.enter_context(contextlib.closing(reservation))
+        results = [TextResult([], [], []) for _ in pieces]
+        for language, language_chunks in chunks.items():
+            await translate_chunks(service, request, target, options, pieces, language,
+                                   language_chunks, reservations.get(language), results)
     return merge_pieces(pieces, results, len(texts))
 
 
@@ -268,9 +298,10 @@ def render_plain(plan: PlainText, result: TextResult, rank: int = 0) -> str:
 
 async def translate_fragments(service: Engine, request: Request | None, source: str, target: str,
                               fragments: list[HtmlFragment], options: TranslateOptions,
-                              chunked: bool = False
+                              chunked: bool = False, upload_bytes: int = 0
                               ) -> tuple[list[str], list[Detection | None] | None]:
-    """translate_html once the fragments are parsed (rendering off the event loop too)."""
+    """translate_html once the fragments are parsed (rendering off the event loop too);
+    ``chunked`` (a file of ``upload_bytes``): translate_in_chunks."""
     segments: list[str] = []
     owners: list[int] = []
     for number, fragment in enumerate(fragments):
@@ -289,7 +320,8 @@ async def translate_fragments(service: Engine, request: Request | None, source: 
         groups = {source: list(range(len(segments)))}
     options = with_attention(options)
     if chunked:
-        results = await translate_in_chunks(service, request, target, segments, groups, options)
+        results = await translate_in_chunks(service, request, target, segments, groups, options,
+                                            upload_bytes)
     else:
         results = await translate_groups(service.registry, service.settings, target, segments,
                                          groups, options, request, check=False)
@@ -319,10 +351,12 @@ async def file_source(service: Engine, source: str, texts: Sequence[str]) -> str
 
 async def translate_document_texts(service: Engine, request: Request | None, source: str,
                                    target: str, texts: list[str], text_format: str,
-                                   options: TranslateOptions) -> list[str]:
-    """An uploaded file's texts, translated in chunks (HTML keeping its markup); texts with
-    nothing to translate come back as they are. The pair is the caller's to check first
-    (check_pair): a file with nothing to translate is then answered without a model."""
+                                   options: TranslateOptions, upload_bytes: int = 0
+                                   ) -> list[str]:
+    """An uploaded file's texts (of an upload of ``upload_bytes``), translated in chunks (HTML
+    keeping its markup); texts with nothing to translate come back as they are. The pair is
+    the caller's to check first (check_pair): a file with nothing to translate is then
+    answered without a model."""
     if not texts:
         return []
     if text_format == "html":
@@ -332,9 +366,9 @@ async def translate_document_texts(service: Engine, request: Request | None, sou
             return list(texts)
         source = await file_source(service, source, segments)
         translated, _ = await translate_fragments(service, request, source, target, fragments,
-                                                  options, chunked=True)
+                                                  options, True, upload_bytes)
         return translated
     source = await file_source(service, source, texts)
     results = await translate_in_chunks(service, request, target, texts,
-                                        {source: list(range(len(texts)))}, options)
+                                        {source: list(range(len(texts)))}, options, upload_bytes)
     return [result.text for result in results]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import torch
@@ -41,6 +41,7 @@ from service.errors import (
     UnknownPair,
 )
 from service.formats.text import join_text, sentences_of, split_text
+from service.serving.batcher import NEW, Admission, FileReservation
 from service.serving.langid import Detection, LanguageIdentifier
 from service.serving.registry import ModelRegistry, ModelSlot
 from service.settings import Settings
@@ -288,7 +289,7 @@ async def translate_groups(registry: ModelRegistry, settings: Settings, target: 
                            texts: Sequence[str], groups: dict[str, list[int]],
                            options: TranslateOptions, request: Request | None = None,
                            check: bool = True, returned: Returned = TEXTS_ONLY,
-                           glossary: Glossary | None = None, admitted: bool = False
+                           glossary: Glossary | None = None, admission: Admission = NEW
                            ) -> list[TextResult]:
     """Translate ``texts[i]`` for each i of ``groups[source]`` through pair source-target, as
     one request: limits (unless the caller checked its own, ``check`` False) and the cost check
@@ -296,8 +297,8 @@ async def translate_groups(registry: ModelRegistry, settings: Settings, target: 
     the translator that serves it), then queued in waves (cut_waves), each wave's wait covering
     the deadline of the whole request, disconnect and shutdown. Texts in no group come back
     blank. A glossary constrains every sentence (Translator.prepare). Only the first wave
-    passes the batcher's admission by expected wait (none when the caller's earlier part was
-    ``admitted``): an admitted request is finished, not refused halfway."""
+    passes the batcher's admission by expected wait (if ``admission`` asks for it): an
+    admitted request is finished, not refused halfway."""
     deadline = asyncio.get_running_loop().time() + settings.request_timeout_s
     if check:
         check_limits(texts, settings)
@@ -313,7 +314,7 @@ async def translate_groups(registry: ModelRegistry, settings: Settings, target: 
     results: list[Translation] = []
     for start, end in cut_waves(len(flat), settings):
         futures = submit_all(runs_by_slot(flat[start:end]), options, caller_of(request),
-                             admitted=admitted or start > 0)
+                             admission if start == 0 else replace(admission, check=False))
         results += await wait_results(futures, deadline, request, registry.drain_expired)
     out = [TextResult([], [], []) for _ in texts]
     start = 0
@@ -323,6 +324,25 @@ async def translate_groups(registry: ModelRegistry, settings: Settings, target: 
             out[number] = TextResult(lines, mine, results[start:start + len(mine)])
             start += len(mine)
     return out
+
+
+def check_upload_wait(registry: ModelRegistry, source: str, target: str, caller: str,
+                      upload_bytes: int) -> None:
+    """Before an upload is parsed: 503 (Retry-After) when a file of the sentences expected
+    from its size would not be done within max_queue_wait_s through pair source-target
+    under overload (Batcher.check_upload)."""
+    batcher = find_slot(registry, source, target).batcher
+    if batcher is not None:
+        batcher.check_upload(caller, upload_bytes)
+
+
+def admit_file(registry: ModelRegistry, source: str, target: str, caller: str, count: int,
+               upload_bytes: int = 0) -> FileReservation | None:
+    """Admission of a parsed file of ``count`` sentences (from ``upload_bytes``) before its
+    first chunk is prepared (Batcher.admit_file); the reservation holds its sentences until
+    they are queued (None: no model loaded now)."""
+    batcher = find_slot(registry, source, target).batcher
+    return None if batcher is None else batcher.admit_file(caller, count, upload_bytes)
 
 
 def runs_by_slot(items: Sequence[tuple[ModelSlot, Source]]
@@ -348,17 +368,17 @@ def caller_of(request: Request | None) -> str:
 
 
 def submit_all(batches: list[tuple[ModelSlot, list[Source]]], options: TranslateOptions,
-               caller: str = "", admitted: bool = False) -> list[asyncio.Future]:
-    """Queue each pair's sentences (``admitted``: the rest of a request already admitted);
-    one future per sentence, in order. A queue that refuses its part cancels what the others
-    already took."""
+               caller: str = "", admission: Admission = NEW) -> list[asyncio.Future]:
+    """Queue each pair's sentences (``admission``: checked, or the rest of a request already
+    admitted; whether it may run in the express lane); one future per sentence, in order. A
+    queue that refuses its part cancels what the others already took."""
     futures: list[asyncio.Future] = []
     try:
         for slot, sources in batches:
             if sources and slot.batcher is None:   # removed by a reload meanwhile
                 raise NotReady(f"the model for {slot.pair} is not loaded; retry later")
             if sources and slot.batcher is not None:
-                futures += slot.batcher.submit(sources, options, caller, admitted)
+                futures += slot.batcher.submit(sources, options, caller, admission)
     except ServiceError:
         for future in futures:
             future.cancel()
