@@ -2,11 +2,14 @@
 # Issue 29 ablation on one GPU, one call: phase 1 trains teachers and lever runs side by side,
 # phase 2 averages, scores on val (beam 5) and distils, phase 3 trains students, phase 4 scores.
 # Test2016 scores go to sealed/ (read only for the systems chosen on val).
-# Env: DEVICE (cuda), STEPS, MIN1, MIN2 (max minutes per phase), VALID, NOTAR
+# Run from anywhere: bash bench/ablation/issue29/run_gpu.sh (results under $W/res, packed into
+# $OUT/results.tgz every 30 s). Env: DATA (the folder holding multi30k/ and tatoeba-deu-eng/;
+# default $S2S_DATA_DIR, else data), DEVICE (cuda), STEPS, MIN1, MIN2 (max minutes per phase),
+# VALID, PY, W, OUT. On the lent GPU it ran with the data copied into the checkout (DATA=.gpu/data).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../../.."
 R=$(pwd)
-export PYTHONPATH=$R:${PYTHONPATH:-} PYTHONUNBUFFERED=1 S2S_DATA_DIR=${DATA:-$R/.gpu/data}
+export PYTHONPATH=$R:${PYTHONPATH:-} PYTHONUNBUFFERED=1 S2S_DATA_DIR=${DATA:-${S2S_DATA_DIR:-$R/data}}
 PY=${PY:-python3}
 DEV=${DEVICE:-cuda}; STEPS=${STEPS:-3000}; MIN1=${MIN1:-3.0}; MIN2=${MIN2:-2.4}; VALID=${VALID:-300}
 OUT=${OUT:-/tmp/out}; W=${W:-/tmp/w}; mkdir -p $W $OUT
