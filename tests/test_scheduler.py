@@ -160,20 +160,23 @@ def test_alternatives_requests_share_batches_and_get_their_own_candidates():
     assert len(plain.alternatives) == 1 and len(alts.alternatives) == 2
 
 
-def with_backlog(fake, gate, probe, **knobs):
-    """A rate of about 20 sentences/s, one batch held, 30 sentences of caller y queued
-    (about 1.5 s of work) under max_queue_wait_s=0.5; then ``probe(batcher)`` -> (its result,
-    futures to wait for), whose result is returned."""
+def with_backlog(fake, gate, probe, queued_count: int = 30, warmed=None, **knobs):
+    """A rate of about 20 sentences/s (then ``warmed(batcher)``, if given), one batch held,
+    ``queued_count`` sentences of caller y queued (30: about 1.5 s of work) under
+    max_queue_wait_s=0.5; then ``probe(batcher)`` -> (its result, futures to wait for), whose
+    result is returned."""
 
     async def main():
         batcher = make_batcher(fake, max_queue_wait_s=0.5, **knobs)
         batcher.start()
         gate.set()
         await asyncio.gather(*submit(batcher, ["warm"]))          # a rate: about 20/s
+        if warmed is not None:
+            warmed(batcher)
         gate.clear()
         held = submit(batcher, ["hold"], caller="x")
         await wait_until(lambda: len(fake.calls) == 2)
-        queued = submit(batcher, [f"s{i}" for i in range(30)], caller="y")
+        queued = submit(batcher, [f"s{i}" for i in range(queued_count)], caller="y")
         result, done = probe(batcher)
         gate.set()
         await asyncio.gather(*held, *queued, *done)
@@ -245,7 +248,7 @@ def file_outcomes_beside_a_small_queue(offered: int) -> tuple[int | None, list[i
     """A 30-sentence file checked with nothing queued, then beside two queued sentences (plain
     and file rule), ``offered`` sentences having asked for the queue before (rate: 20/s)."""
     gate = threading.Event()
-    fake = FakeTranslator(gate=gate, delay=0.05)
+    alone: list[int | None] = []
 
     def outcome(batcher, whole):
         try:
@@ -254,25 +257,16 @@ def file_outcomes_beside_a_small_queue(offered: int) -> tuple[int | None, list[i
             return refused.status
         return None
 
-    async def main():
-        batcher = make_batcher(fake, max_queue_wait_s=0.5)
-        batcher.start()
-        gate.set()
-        await asyncio.gather(*submit(batcher, ["warm"]))          # a rate: about 20/s
+    def warmed(batcher):
         batcher.offered = OfferedRate(window_s=10.0, clock=started_long_ago())
         batcher.offered.add(offered)
-        alone = outcome(batcher, whole=True)
-        gate.clear()
-        held = submit(batcher, ["hold"], caller="x")
-        await wait_until(lambda: len(fake.calls) == 2)
-        queued = submit(batcher, ["s1", "s2"], caller="y")
-        beside = [outcome(batcher, whole=False), outcome(batcher, whole=True)]
-        gate.set()
-        await asyncio.gather(*held, *queued)
-        await batcher.close()
-        return alone, beside
+        alone.append(outcome(batcher, whole=True))
 
-    return asyncio.run(main())
+    def probe(batcher):
+        return (alone[0], [outcome(batcher, whole=False), outcome(batcher, whole=True)]), []
+
+    return with_backlog(FakeTranslator(gate=gate, delay=0.05), gate, probe, queued_count=2,
+                        warmed=warmed)
 
 
 def test_under_overload_a_file_counts_its_own_sentences_unless_it_is_alone():
