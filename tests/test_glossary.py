@@ -217,7 +217,9 @@ def test_a_sentence_decodes_the_same_alone_and_in_a_batch(make_model, beam, with
             assert held.satisfied(alone[0].tokens)
     plain = decode_sources(model, sources, options, budget, device, shortlist)
     assert together[1][0].tokens == plain[1][0].tokens   # no constraints: untouched
-    assert together[5][0].score == plain[5][0].score
+    assert together[5][0].tokens == plain[5][0].tokens
+    # the same up to float rounding: the batch's other rows change the kernels' shapes
+    assert together[5][0].score == pytest.approx(plain[5][0].score, abs=1e-5)
 
 
 def test_the_shortlist_is_widened_to_the_include_pieces(make_model):
