@@ -17,6 +17,13 @@ ${S2S_CORPORA_DIR:-data/corpora}.
 
     s2s-download-data --corpus libreoffice-help --langs de,fr,es
     s2s-download-data --corpus all --langs de,fr,es --out /work/corpora --debs /work/debs
+
+Tatoeba split (s2s.training.tatoeba_split): the shared Tatoeba files of each pair (--shared,
+default ${S2S_DATA_DIR:-data}) cleaned and split into train/val/test by English sentence
+(no English sentence of val/test occurs in train) into <out>/tatoeba/<lang>-en/. --corpus all
+builds it too; its shared files are located before anything is downloaded.
+
+    s2s-download-data --corpus tatoeba --langs de,fr,es --shared /work/shared/data
 """
 
 from __future__ import annotations
@@ -224,8 +231,11 @@ def summary_line(s: Staged) -> str:
 
 
 L10N_CORPORA = ("libreoffice-help", "libreoffice-ui", "gettext-apps", "gimp-help")
+SPLIT_CORPORA = ("tatoeba",)                  # splits of the shared corpora, no packages
+CORPORA = SPLIT_CORPORA + L10N_CORPORA        # what --corpus all builds, in this order
 L10N_LANGS = ("de", "fr", "es")
 CORPORA_ENV = "S2S_CORPORA_DIR"
+DATA_ENV = "S2S_DATA_DIR"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -233,8 +243,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--corpus",
         default="multi30k",
-        help="multi30k (default), or localization corpora built from Debian packages, "
-        f"comma-separated: {', '.join(L10N_CORPORA)}, or all of them: all",
+        help="multi30k (default), or localization corpora built from Debian packages and "
+        f"the held-out Tatoeba split, comma-separated: {', '.join(CORPORA)}, or all of them: all",
     )
     parser.add_argument(
         "--out",
@@ -267,7 +277,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                       help="keep the .deb files here and reuse them (default: a temp folder)")
     l10n.add_argument("--work", type=Path, default=None, metavar="DIR",
                       help="folder for extracted files (default: a temp folder, removed)")
-    l10n.add_argument("--seed", type=int, default=1, help="seed of the held-out modules")
+    l10n.add_argument("--seed", type=int, default=1,
+                      help="seed of the held-out modules and Tatoeba sentences")
+    split = parser.add_argument_group("Tatoeba split")
+    split.add_argument("--shared", type=Path, default=None, metavar="DIR",
+                       help=f"the shared corpora (default ${{{DATA_ENV}:-data}})")
+    split.add_argument("--val-size", type=int, default=1000, help="Tatoeba val pairs per language")
+    split.add_argument("--test-size", type=int, default=2000,
+                       help="Tatoeba test pairs per language")
     args = parser.parse_args(argv)
     langs = [x for item in (args.langs or []) for x in item.split(",") if x]
     if args.corpus == "multi30k":
@@ -280,16 +297,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         return args
     corpora = [x for x in args.corpus.split(",") if x]
     if corpora == ["all"]:
-        corpora = list(L10N_CORPORA)
-    unknown = [x for x in corpora if x not in L10N_CORPORA]
+        corpora = list(CORPORA)
+    unknown = [x for x in corpora if x not in CORPORA]
     if unknown or not corpora:
         parser.error(f"argument --corpus: unknown {unknown[0] if unknown else ''!r} (choose "
-                     f"multi30k, all, or from {', '.join(L10N_CORPORA)})")
+                     f"multi30k, all, or from {', '.join(CORPORA)})")
+    if args.val_size < 0 or args.test_size < 0:
+        parser.error("--val-size and --test-size must not be negative")
     if args.src is not None:
         parser.error("--from is for multi30k only")
     args.corpora = corpora
     args.langs = list(dict.fromkeys(langs or L10N_LANGS))
     args.out = args.out or Path(os.environ.get(CORPORA_ENV) or "data/corpora")
+    args.shared = args.shared or Path(os.environ.get(DATA_ENV) or "data")
     return args
 
 
@@ -307,14 +327,17 @@ def run(args: argparse.Namespace) -> list[Staged]:
 
 
 def run_l10n(args: argparse.Namespace) -> int:
-    """Build the localization corpora; one summary line per corpus folder."""
+    """Build the localization corpora and the Tatoeba split; one summary line per folder."""
     import time
 
-    from s2s.training import l10n_corpus
+    from s2s.training import l10n_corpus, tatoeba_split
 
-    command = "s2s-download-data " + " ".join(
-        ["--corpus", ",".join(args.corpora), "--langs", ",".join(args.langs),
-         "--out", str(args.out), "--seed", str(args.seed)])
+    words = ["--corpus", ",".join(args.corpora), "--langs", ",".join(args.langs),
+             "--out", str(args.out), "--seed", str(args.seed)]
+    if "tatoeba" in args.corpora:
+        words += ["--shared", str(args.shared), "--val-size", str(args.val_size),
+                  "--test-size", str(args.test_size)]
+    command = "s2s-download-data " + " ".join(words)
     started = time.perf_counter()
 
     def log(message: str) -> None:
@@ -323,7 +346,19 @@ def run_l10n(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="s2s-l10n-", dir=args.work) as work:
         work = Path(work)
         try:
+            if "tatoeba" in args.corpora:     # a missing shared folder fails before downloads
+                for lang in args.langs:
+                    tatoeba_split.source_folder(args.shared, lang)
             for corpus in args.corpora:
+                if corpus == "tatoeba":
+                    log(f"split tatoeba from {args.shared}")
+                    for s in tatoeba_split.build(args.shared, args.langs, args.out, args.seed,
+                                                 args.val_size, args.test_size, command):
+                        c = s.counts
+                        log(f"{s.folder}: pairs {c['extracted']}, clean {c['length_ratio']}, "
+                            f"unique {c['unique']}; train {c['train']} val {c['val']} "
+                            f"test {c['test']}")
+                    continue
                 results = l10n_corpus.build(corpus, args.langs, args.out, work / corpus,
                                             deb_dir=args.debs or work / "debs", seed=args.seed,
                                             command=command, log=log)

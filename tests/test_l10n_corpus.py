@@ -341,7 +341,7 @@ def test_command_errors_are_one_line(tmp_path, monkeypatch, capsys):
 def test_langs_accept_commas_and_the_corpora_env_var(monkeypatch, tmp_path):
     monkeypatch.setenv(dd.CORPORA_ENV, str(tmp_path / "c"))
     args = dd.parse_args(["--corpus", "all", "--langs", "de,fr", "es"])
-    assert args.corpora == list(dd.L10N_CORPORA) and args.langs == ["de", "fr", "es"]
+    assert args.corpora == list(dd.CORPORA) and args.langs == ["de", "fr", "es"]
     assert args.out == tmp_path / "c"
     assert dd.parse_args([]).langs == list(dd.LANGS)
 

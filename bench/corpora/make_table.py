@@ -2,6 +2,8 @@
 """The corpus table: every corpus built by ``s2s-download-data --corpus ...`` (their
 provenance.json) and the shared corpora (cleaned with the same filters), with pairs before and
 after each filter, licenses, totals per language pair and ten seeded sample pairs per corpus.
+A shared Tatoeba corpus whose held-out split was built (``--corpus tatoeba``: the same pairs,
+cleaned and split) is counted once, as the built ``tatoeba`` row.
 
     python bench/corpora/make_table.py --corpora /work/corpora --shared /work/shared/data \
         --out bench/corpora/corpus_table
@@ -16,12 +18,15 @@ from pathlib import Path
 
 from s2s.training import l10n_corpus as lc
 
-SHARED = {  # name -> (folder, {lang: [split files]}, license)
+SHARED = {  # name -> (folder, [split files], license, the built corpus made from it or None)
     "multi30k": ("multi30k", ["train", "val", "test2016"],
-                 "none stated (Flickr30K-derived; non-commercial research/education use)"),
-    "tatoeba-deu-eng": ("tatoeba-deu-eng", ["train"], "CC BY 2.0 (Tatoeba, manythings.org)"),
-    "tatoeba-eng-fra": ("tatoeba-eng-fra", ["train"], "CC BY 2.0 (Tatoeba, manythings.org)"),
-    "tatoeba-spa-eng": ("tatoeba-spa-eng", ["train"], "CC BY 2.0 (Tatoeba, manythings.org)"),
+                 "none stated (Flickr30K-derived; non-commercial research/education use)", None),
+    "tatoeba-deu-eng": ("tatoeba-deu-eng", ["train"], "CC BY 2.0 (Tatoeba, manythings.org)",
+                        "tatoeba"),
+    "tatoeba-eng-fra": ("tatoeba-eng-fra", ["train"], "CC BY 2.0 (Tatoeba, manythings.org)",
+                        "tatoeba"),
+    "tatoeba-spa-eng": ("tatoeba-spa-eng", ["train"], "CC BY 2.0 (Tatoeba, manythings.org)",
+                        "tatoeba"),
 }
 LANGS = ("de", "fr", "es")
 TARGETS = {"de": 300_000, "fr": 250_000, "es": 250_000}
@@ -39,10 +44,13 @@ def read_pairs(folder: Path, splits: list[str], lang: str) -> list[tuple[str, st
     return pairs
 
 
-def shared_rows(root: Path, seed: int) -> list[dict]:
+def shared_rows(root: Path, seed: int, built: set[tuple[str, str]] = frozenset()) -> list[dict]:
+    """Rows of the shared corpora, except those whose split is among ``built`` (corpus, lang)."""
     rows = []
-    for name, (folder, splits, license_) in SHARED.items():
+    for name, (folder, splits, license_, built_as) in SHARED.items():
         for lang in LANGS:
+            if (built_as, lang) in built:
+                continue
             pairs = read_pairs(root / folder, splits, lang)
             if not pairs:
                 continue
@@ -65,9 +73,11 @@ def built_rows(root: Path, seed: int) -> list[dict]:
         rows.append({"corpus": prov["corpus"], "pair": prov["pair"], "lang": lang,
                      "source": prov["description"],
                      "packages": [f"{p['name']} {p['version']}" for p in prov["packages"]],
-                     "license": "; ".join(licenses), "filters": prov["filters"],
+                     "license": "; ".join(licenses) or prov.get("license", ""),
+                     "filters": prov["filters"],
                      "clean": sum(prov["split"].values()), "split": prov["split"],
-                     "heldout_modules": prov["heldout_modules"],
+                     "heldout_modules": prov.get("heldout_modules"),
+                     "heldout_groups": prov.get("heldout_groups"),
                      "build_seconds": prov.get("build_seconds"),
                      "samples": lc.sample_pairs(prov_file.parent, lang, 10, seed)})
     return rows
@@ -84,7 +94,10 @@ def markdown(rows: list[dict], totals: dict) -> str:
            "(target differs from source), `max_chars` (<= 1000 characters), `length_ratio` "
            "((longer+5)/(shorter+5) <= 2.5), `unique` (exact duplicates), and for the built "
            "corpora `heldout_not_near_duplicate` (val/test pairs whose letters-only source or "
-           "target occurs in an earlier split). Each cell: pairs after the filter.", "",
+           "target occurs in an earlier split). Each cell: pairs after the filter. `tatoeba`: "
+           "the shared Tatoeba files with the same filters, split by English sentence "
+           "(`s2s-download-data --corpus tatoeba`; counted once, instead of the shared rows).",
+           "",
            "| corpus | pair | extracted | translated | has_letters | not_copied | max_chars | "
            "length_ratio | unique | held-out check | train / val / test | license |",
            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
@@ -122,7 +135,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/corpora/corpus_table"))
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    rows = shared_rows(args.shared, args.seed) + built_rows(args.corpora, args.seed)
+    built = built_rows(args.corpora, args.seed)
+    rows = shared_rows(args.shared, args.seed, {(r["corpus"], r["lang"]) for r in built}) + built
     totals = {lang: sum(r["clean"] for r in rows if r["lang"] == lang) for lang in LANGS}
     args.out.with_suffix(".md").write_text(markdown(rows, totals) + "\n", encoding="utf-8")
     record = {"totals": totals, "targets": TARGETS,

@@ -77,7 +77,8 @@ class ToolMissing(L10nError):
 # ----------------------------------------------------------------------------- specs
 
 # gettext catalogs of other programs; every package holds all languages. Mnemonic marks each
-# program uses in its msgids (gcc has none; VLC's Qt interface uses "&").
+# program uses in its msgids (gcc, git and util-linux have none; VLC's Qt interface and the
+# KDE programs use "&").
 APP_PACKAGES: dict[str, str] = {
     "gimp-data": "_",
     "inkscape": "_",
@@ -86,6 +87,11 @@ APP_PACKAGES: dict[str, str] = {
     "gcc-12-locales": "",
     "krita-l10n": "&",
     "wesnoth-1.16-data": "",
+    "digikam-data": "&",
+    "evolution-common": "_",
+    "gnucash-common": "_",
+    "git": "",
+    "util-linux-locales": "",
 }
 HELP_LANG = {"en": "en-US"}
 LO_HELP_ROOT = "usr/share/libreoffice/help"
