@@ -154,6 +154,9 @@ class DataConfig(StrictModel):
                                                                       self.tgt_lang)
 
 
+MAX_SAMPLED_COPIES = 32
+
+
 class TokenizerConfig(StrictModel):
     model_type: Literal["unigram", "bpe"] = "unigram"
     vocab_size: int = Field(8000, ge=16)
@@ -161,6 +164,21 @@ class TokenizerConfig(StrictModel):
     character_coverage: float = Field(1.0, gt=0, le=1)
     max_sentences: int = Field(200_000, ge=1, description="training sentences sampled by spm "
                                "(a seeded sample of the corpora's lines)")
+    sampling_alpha: float = Field(0.0, ge=0, description="subword regularization: unigram "
+                                  "smoothing (bpe: dropout rate) of the sampled segmentations "
+                                  "of training pairs; 0 = off")
+    sampled_copies: int = Field(0, ge=0, le=MAX_SAMPLED_COPIES, description="sampled "
+                                "segmentations the prepare step writes per training pair "
+                                "(s2s.training.segmentation)")
+
+    @model_validator(mode="after")
+    def _check_sampling(self) -> TokenizerConfig:
+        if (self.sampling_alpha > 0) != (self.sampled_copies > 0):
+            raise ValueError("tokenizer.sampling_alpha and tokenizer.sampled_copies go together "
+                             "(both 0: no subword sampling)")
+        if self.model_type == "bpe" and self.sampling_alpha >= 1:
+            raise ValueError("tokenizer.sampling_alpha is the BPE-dropout rate: below 1")
+        return self
 
 
 class ModelConfig(StrictModel):

@@ -17,6 +17,7 @@ from s2s.batching import BatchBudget, cut_sorted
 from s2s.constants import BOS_ID, EOS_ID, PAD_ID
 from s2s.model import Seq2Seq
 from s2s.training.corpus_files import DataError
+from s2s.training.segmentation import choose_segmentations
 from s2s.training.shards import TrainingSet
 
 
@@ -168,7 +169,9 @@ class BatchPlan:
     ``bucket_size`` batches' worth of sentences, sort each pool by length, split it by the
     token budget, then shuffle the batch order. With ``world_size`` > 1 each rank takes every
     world_size-th batch (disjoint), and all ranks get the same number of batches. The plan is
-    a few integer arrays (the epoch's pair order and batch bounds): no per-pair objects.
+    a few integer arrays (the epoch's pair order and batch bounds): no per-pair objects. With
+    sampled segmentations (s2s.training.segmentation) each draw first gets its segmentation,
+    and pools are sorted and cut by that segmentation's lengths.
     """
 
     def __init__(self, data: TrainingSet, batch_tokens: int, bucket_size: int, seed: int,
@@ -190,12 +193,13 @@ class BatchPlan:
         """(pair order, (batches, 2) start/end positions in it) of this rank for ``epoch``."""
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         draws = epoch_draws(self.data, generator)
-        order = draws[torch.randperm(len(draws), generator=generator).numpy()]
-        tgt_lens = self.data.tgt_lens
+        order = self._segmented(draws[torch.randperm(len(draws), generator=generator).numpy()],
+                                epoch)
+        tgt_lens = self.data.segmented_tgt_lens
         mean_len = int(tgt_lens.sum()) / len(tgt_lens)
         pool_size = max(1, int(self.bucket_size * self.batch_tokens * self.world_size / mean_len))
         if self._keys is None:
-            self._keys = length_keys(tgt_lens, self.data.src_lens)
+            self._keys = length_keys(tgt_lens, self.data.segmented_src_lens)
         order = sort_within_pools(order, pool_size, self._keys)
         starts = np.arange(0, len(order), pool_size)
         bounds = cut_pools(tgt_lens[order], starts, np.minimum(starts + pool_size, len(order)),
@@ -204,6 +208,15 @@ class BatchPlan:
         usable = len(bounds) - len(bounds) % self.world_size
         return order, bounds[shuffled[:usable]][self.rank::self.world_size]
 
+    def _segmented(self, order: np.ndarray, epoch: int) -> np.ndarray:
+        """Pair indices -> segmented indices (``TrainingSet.segmented_pair``): each draw in one
+        of the data's segmentations; unchanged without sampled ones."""
+        segmentations = self.data.segmentations
+        if segmentations == 1:
+            return order
+        chosen = choose_segmentations(len(order), segmentations, self.seed, epoch)
+        return order + len(self.data) * chosen
+
     def _epoch_bounds(self) -> np.ndarray:
         if self._plan_epoch != self.epoch:
             self._order, self._bounds = self._make_plan(self.epoch)
@@ -211,7 +224,8 @@ class BatchPlan:
         return self._bounds
 
     def epoch_batches(self) -> list[list[int]]:
-        """This rank's batches of the current epoch as index lists (for tests and checks)."""
+        """This rank's batches of the current epoch as (segmented) index lists (for tests
+        and checks)."""
         bounds = self._epoch_bounds()
         return [self._order[start:end].tolist() for start, end in bounds]
 
@@ -229,7 +243,7 @@ class BatchPlan:
                 raise DataError("the training data yields no batch for this number of processes")
         start, end = bounds[self.next_index]
         self.next_index += 1
-        pairs = [self.data.pair(int(i)) for i in self._order[start:end]]
+        pairs = [self.data.segmented_pair(int(i)) for i in self._order[start:end]]
         return collate_arrays([p[0] for p in pairs], [p[1] for p in pairs])
 
     def state_dict(self) -> dict[str, int]:

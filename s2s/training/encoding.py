@@ -15,6 +15,7 @@ import numpy as np
 import sentencepiece as spm
 
 from s2s.ragged import flatten
+from s2s.training.segmentation import SegmentSampling, sample_encode, sampling_seed
 
 
 @dataclass(frozen=True)
@@ -48,13 +49,16 @@ class FilterStats:
 
 @dataclass
 class EncodedChunk:
-    """Kept pairs of a chunk: flat token ids and per-pair lengths of each side."""
+    """Kept pairs of a chunk: flat token ids and per-pair lengths of each side; ``sampled``:
+    the same four arrays for each sampled segmentation of the kept pairs."""
 
     src_tokens: np.ndarray
     src_lengths: np.ndarray
     tgt_tokens: np.ndarray
     tgt_lengths: np.ndarray
     stats: FilterStats = field(default_factory=FilterStats)
+    sampled: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=list)
 
 
 class CorpusTextError(ValueError):
@@ -82,13 +86,17 @@ class Exclusions:
 
 @dataclass(frozen=True)
 class ChunkTask:
-    """One chunk of a corpus: its lines (``lines``) or where to read them (``ranges``)."""
+    """One chunk of a corpus: its lines (``lines``) or where to read them (``ranges``); with
+    ``sampling``, its kept pairs are also encoded with sampled segmentations (seeded by the
+    corpus and the chunk's ``number``)."""
 
     corpus: str
     rule: LengthFilter
     dtype: str
     ranges: tuple[FileRange, FileRange] | None = None
     lines: tuple[list[str], list[str]] | None = None
+    number: int = 0
+    sampling: SegmentSampling | None = None
 
 
 _processors: tuple[spm.SentencePieceProcessor, spm.SentencePieceProcessor] | None = None
@@ -176,17 +184,46 @@ def drop_excluded(src_lines: list[str], tgt_lines: list[str], corpus: str, stats
 
 
 def encode_chunk(task: ChunkTask) -> EncodedChunk:
-    """Read (when given as ranges), leave out the excluded pairs, encode and filter a chunk."""
+    """Read (when given as ranges), leave out the excluded pairs, encode and filter a chunk;
+    then sample the kept pairs' segmentations when the task asks for it."""
     assert _processors is not None, "load_processors first"
-    src_sp, tgt_sp = _processors
     stats = FilterStats()
-    src_lines, tgt_lines = drop_excluded(*chunk_lines(task), task.corpus, stats)
-    stats.read = len(src_lines)
+    lines = drop_excluded(*chunk_lines(task), task.corpus, stats)
+    stats.read = len(lines[0])
     dtype = np.dtype(task.dtype)
-    src_flat, src_lengths = flatten(src_sp.encode(src_lines, out_type=int), dtype)
-    tgt_flat, tgt_lengths = flatten(tgt_sp.encode(tgt_lines, out_type=int), dtype)
+    ids = [processor.encode(side_lines, out_type=int)
+           for processor, side_lines in zip(_processors, lines)]
+    (src_flat, src_lengths), (tgt_flat, tgt_lengths) = (flatten(side, dtype) for side in ids)
     keep = keep_mask(src_lengths, tgt_lengths, task.rule, stats)
     stats.kept = int(keep.sum())
     src_flat, src_lengths = select(src_flat, src_lengths, keep)
     tgt_flat, tgt_lengths = select(tgt_flat, tgt_lengths, keep)
-    return EncodedChunk(src_flat, src_lengths, tgt_flat, tgt_lengths, stats)
+    chunk = EncodedChunk(src_flat, src_lengths, tgt_flat, tgt_lengths, stats)
+    if task.sampling is not None:
+        kept = np.flatnonzero(keep).tolist()
+        kept_lines = [[side[i] for i in kept] for side in lines]
+        kept_ids = [[side[i] for i in kept] for side in ids]
+        chunk.sampled = [sampled_segmentation(task, number, kept_lines, kept_ids)
+                         for number in range(1, task.sampling.copies + 1)]
+    return chunk
+
+
+def sampled_segmentation(task: ChunkTask, number: int, lines: list[list[str]],
+                         best: list[list[list[int]]]
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sampled segmentation ``number`` of a chunk's kept pairs (``lines`` per side, encoded
+    deterministically as ``best``): a pair whose sample ``task.rule`` would drop keeps
+    ``best``, so every segmentation holds the same pairs."""
+    assert _processors is not None and task.sampling is not None
+    sampling = task.sampling
+    sides = [sample_encode(processor, side_lines, sampling.alpha,
+                           sampling_seed(sampling.seed, task.corpus, task.number, number, side))
+             for side, (processor, side_lines) in enumerate(zip(_processors, lines))]
+    src_lengths, tgt_lengths = (np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+                                for ids in sides)
+    fits = keep_mask(src_lengths, tgt_lengths, task.rule, FilterStats()).tolist()
+    dtype = np.dtype(task.dtype)
+    (src_flat, src_lengths), (tgt_flat, tgt_lengths) = (
+        flatten([ids if ok else fallback for ids, fallback, ok in zip(sampled, kept, fits)],
+                dtype) for sampled, kept in zip(sides, best))
+    return src_flat, src_lengths, tgt_flat, tgt_lengths

@@ -4,7 +4,8 @@ set and shortlist, in a folder described by a manifest.
     manifest.json          config hash, input files, tokenizer hash, per-corpus counts and
                            filtering statistics, checksums of every file written
     spm.src.model [spm.tgt.model]
-    <corpus>.src|tgt.*     token shards (s2s.training.shards)
+    <corpus>.src|tgt.*     token shards (s2s.training.shards), and with
+                           tokenizer.sampled_copies those of the sampled segmentations
     valid.src / valid.tgt  the validation pairs as text (files and held-out pairs)
     shortlist.pt           the decoding shortlist (when the config asks for one)
 
@@ -35,7 +36,7 @@ from s2s.checkpoint import (
     atomic_write_text,
     load_checkpoint,
 )
-from s2s.config import Config, CorpusConfig, expand_env
+from s2s.config import MAX_SAMPLED_COPIES, Config, CorpusConfig, expand_env
 from s2s.ragged import positions_within
 from s2s.shortlist import Shortlist
 from s2s.tokenizer import Tokenizer, train_sentencepiece
@@ -63,12 +64,14 @@ from s2s.training.encoding import (
     load_processors,
 )
 from s2s.training.run_folder import load_tokenizer_files, save_tokenizer_files
+from s2s.training.segmentation import SegmentSampling
 from s2s.training.shards import (
     SIDES,
     CorpusShards,
     ShardWriter,
     TokenShard,
     TrainingSet,
+    shard_files,
     token_dtype,
 )
 
@@ -100,7 +103,10 @@ def prepared_folder(config: Config) -> Path:
 def config_fingerprint(config: Config) -> str:
     """Hash of every setting the prepared files depend on."""
     data = config.data.model_dump(mode="json", exclude={"prepare_workers", "prepared_dir"})
-    relevant = {"data": data, "tokenizer": config.tokenizer.model_dump(mode="json"),
+    # Without subword sampling the hash is the one of the code before it: prepared folders
+    # stay current.
+    off = set() if config.tokenizer.sampled_copies else {"sampling_alpha", "sampled_copies"}
+    relevant = {"data": data, "tokenizer": config.tokenizer.model_dump(mode="json", exclude=off),
                 "seed": config.train.seed, "max_src_len": config.model.max_src_len,
                 "valid_max_sentences": config.train.valid_max_sentences,
                 "shortlist": [config.train.shortlist_per_source, config.train.shortlist_frequent],
@@ -170,6 +176,7 @@ def prepare(config: Config, folder: Path, tokenizer: Tokenizer | None = None,
         "tokenizer_sha256": tokenizer.fingerprint(),
         "token_dtype": token_dtype(max(len(tokenizer.src), len(tokenizer.tgt))).name,
         "corpora": stats, "valid_pairs": len(valid_src),
+        "sampled_copies": config.tokenizer.sampled_copies,
     }
     (folder / "shortlist.pt").unlink(missing_ok=True)
     if config.train.shortlist_per_source:
@@ -271,21 +278,24 @@ def encode_corpora(config: Config, folder: Path, tokenizer: Tokenizer,
     workers = workers or config.data.prepare_workers
     exclusions = Exclusions({name: frozenset(pairs) for name, pairs in held.items()},
                             frozenset(held_sources))
+    sampling, copies = segment_sampling(config), config.tokenizer.sampled_copies
     results = []
     with encoder_pool(workers, (*tokenizer.model_bytes(), exclusions)) as run:
         for corpus in corpora:
             rule = LengthFilter(corpus.max_len or config.data.max_len,
                                 corpus.max_len_ratio or config.data.max_len_ratio)
-            writers = {side: ShardWriter(folder, corpus.name, side, dtype) for side in SIDES}
+            remove_stale_segmentations(folder, corpus.name, copies)
+            writers = [{side: ShardWriter(folder, corpus.name, side, dtype, segmentation)
+                        for side in SIDES} for segmentation in range(1 + copies)]
             stats = FilterStats(held_out=len(held.get(corpus.name, ())))
             try:
-                for chunk in run(chunk_tasks(corpus, rule, dtype.name)):
-                    writers["src"].append(chunk.src_tokens, chunk.src_lengths)
-                    writers["tgt"].append(chunk.tgt_tokens, chunk.tgt_lengths)
+                for chunk in run(chunk_tasks(corpus, rule, dtype.name, sampling)):
+                    write_chunk(chunk, writers)
                     stats.add(chunk.stats)
             except CorpusTextError as error:
                 raise DataError(str(error)) from None
-            checksums = {k: v for side in SIDES for k, v in writers[side].close().items()}
+            checksums = {k: v for sides in writers for side in SIDES
+                         for k, v in sides[side].close().items()}
             if not stats.kept:
                 raise DataError(f"corpus {corpus.name}: no sentence pair is left after "
                                 "filtering")
@@ -294,24 +304,54 @@ def encode_corpora(config: Config, folder: Path, tokenizer: Tokenizer,
     return results
 
 
-def chunk_tasks(corpus: CorpusConfig, rule: LengthFilter, dtype: str) -> Iterator[ChunkTask]:
-    """Chunks of CHUNK_PAIRS pairs: byte ranges of plain files (the workers read them), or
-    lines read here from compressed files."""
+def segment_sampling(config: Config) -> SegmentSampling | None:
+    """The subword sampling the config asks for (None: none)."""
+    tokenizer = config.tokenizer
+    if not tokenizer.sampled_copies:
+        return None
+    return SegmentSampling(tokenizer.sampling_alpha, tokenizer.sampled_copies, config.train.seed)
+
+
+def write_chunk(chunk: EncodedChunk, writers: list[dict[str, ShardWriter]]) -> None:
+    """Append a chunk's kept pairs to the writers of each segmentation (0: deterministic)."""
+    segmentations = [(chunk.src_tokens, chunk.src_lengths, chunk.tgt_tokens,
+                      chunk.tgt_lengths), *chunk.sampled]
+    for sides, (src_flat, src_lengths, tgt_flat, tgt_lengths) in zip(writers, segmentations):
+        sides["src"].append(src_flat, src_lengths)
+        sides["tgt"].append(tgt_flat, tgt_lengths)
+
+
+def remove_stale_segmentations(folder: Path, corpus: str, copies: int) -> None:
+    """Delete sampled segmentations beyond ``copies`` that an earlier prepare left."""
+    for segmentation in range(copies + 1, MAX_SAMPLED_COPIES + 1):
+        for side in SIDES:
+            for path in shard_files(folder, corpus, side, segmentation).values():
+                path.unlink(missing_ok=True)
+
+
+def chunk_tasks(corpus: CorpusConfig, rule: LengthFilter, dtype: str,
+                sampling: SegmentSampling | None = None) -> Iterator[ChunkTask]:
+    """Chunks of CHUNK_PAIRS pairs, numbered: byte ranges of plain files (the workers read
+    them), or lines read here from compressed files."""
     src_path, tgt_path = map(Path, corpus.paths())
     if src_path.suffix == ".gz" or tgt_path.suffix == ".gz":
         pairs = read_pairs(src_path, tgt_path)
-        while chunk := list(itertools.islice(pairs, CHUNK_PAIRS)):
+        for number in itertools.count():
+            if not (chunk := list(itertools.islice(pairs, CHUNK_PAIRS))):
+                return
             lines = ([src for src, _ in chunk], [tgt for _, tgt in chunk])
-            yield ChunkTask(corpus.name, rule, dtype, lines=lines)
-        return
+            yield ChunkTask(corpus.name, rule, dtype, lines=lines, number=number,
+                            sampling=sampling)
     (src_cuts, src_count), (tgt_cuts, tgt_count) = (chunk_cuts(path, CHUNK_PAIRS)
                                                     for path in (src_path, tgt_path))
     if src_count != tgt_count:
         raise DataError(f"{src_path} has {src_count} lines, {tgt_path} has {tgt_count}: "
                         "not line-aligned")
-    for src_range, tgt_range in zip(itertools.pairwise(src_cuts), itertools.pairwise(tgt_cuts)):
+    ranges = zip(itertools.pairwise(src_cuts), itertools.pairwise(tgt_cuts))
+    for number, (src_range, tgt_range) in enumerate(ranges):
         yield ChunkTask(corpus.name, rule, dtype, ranges=(FileRange(str(src_path), *src_range),
-                                                          FileRange(str(tgt_path), *tgt_range)))
+                                                          FileRange(str(tgt_path), *tgt_range)),
+                        number=number, sampling=sampling)
 
 
 def chunk_cuts(path: Path, lines_per_chunk: int) -> tuple[list[int], int]:
@@ -413,9 +453,15 @@ def gather(train: TrainingSet, side: str, chosen: np.ndarray | None
 
 def open_training_set(folder: Path, manifest: dict[str, Any]) -> TrainingSet:
     dtype = np.dtype(manifest["token_dtype"])
+    copies = manifest.get("sampled_copies", 0)
+
+    def sides(name: str, segmentation: int) -> tuple[TokenShard, TokenShard]:
+        return (TokenShard.open(folder, name, "src", dtype, segmentation),
+                TokenShard.open(folder, name, "tgt", dtype, segmentation))
+
     return TrainingSet([
-        CorpusShards(c["name"], TokenShard.open(folder, c["name"], "src", dtype),
-                     TokenShard.open(folder, c["name"], "tgt", dtype), c["weight"])
+        CorpusShards(c["name"], *sides(c["name"], 0), c["weight"],
+                     [sides(c["name"], k) for k in range(1, copies + 1)])
         for c in manifest["corpora"]])
 
 
