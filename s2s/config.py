@@ -244,6 +244,12 @@ class TrainConfig(StrictModel):
     log_every: int = Field(50, ge=1)
     keep_last: int = Field(3, ge=1)
     loss_chunk_rows: int = Field(1024, ge=1, description="rows per chunk of the fused output loss")
+    ema_decay: float = Field(0.0, ge=0, lt=1, description="exponential moving average of the "
+                             "weights (s2s.training.ema), used for validation and model files; "
+                             "0 = off, e.g. 0.999")
+    rdrop_alpha: float = Field(0.0, ge=0, description="R-Drop consistency weight "
+                               "(s2s.training.rdrop): each batch runs twice, plus alpha x the "
+                               "two copies' symmetric KL; 0 = off (the single fused loss)")
     shortlist_per_source: int = Field(SHORTLIST_PER_SOURCE, ge=0,
                                       description="decoding shortlist; 0 = none")
     shortlist_frequent: int = Field(SHORTLIST_FREQUENT, ge=0)

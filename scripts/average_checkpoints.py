@@ -5,7 +5,8 @@ s2s-average --run-dir runs/NAME [--last 3] [--output runs/NAME/averaged.pt]
 or with explicit files: --inputs step-1.pt step-2.pt ... --output averaged.pt
 
 With --run-dir only the states of the run in the folder count (a state another run left there
-is not averaged), and --last N with fewer states is an error.
+is not averaged), and --last N with fewer states is an error. A state of a run trained with
+train.ema_decay contributes its EMA weights (what the run's model files hold), not the raw ones.
 """
 
 from __future__ import annotations

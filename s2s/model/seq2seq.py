@@ -113,14 +113,19 @@ class Seq2Seq(nn.Module):
         return attentional, weights
 
     def forward(self, src: torch.Tensor, src_lens: torch.Tensor, tgt_in: torch.Tensor,
-                tgt_out: torch.Tensor, smoothing: float = 0.0,
+                tgt_out: torch.Tensor | None, smoothing: float = 0.0,
                 chunk_rows: int = 1024) -> torch.Tensor:
         """Summed label-smoothed cross-entropy over the real (non-pad) tokens of ``tgt_out``.
 
         src: (batch, src_len); src_lens: (batch,); tgt_in, tgt_out: (batch, tgt_len).
-        Logits are computed only for real positions (s2s.model.loss).
+        Logits are computed only for real positions (s2s.model.loss). With ``tgt_out`` None:
+        the attentional vectors (batch, tgt_len, dec_hidden) instead, for a loss computed
+        outside the model with its output layer (``output.linear``); called this way, a wrapper
+        such as DDP still sees the forward pass.
         """
         attentional, _ = self.teacher_forced(src, src_lens, tgt_in)
+        if tgt_out is None:
+            return attentional
         real = tgt_out != PAD_ID
         linear = self.output.linear
         return fused_output_loss(attentional[real], linear.weight, linear.bias, tgt_out[real],

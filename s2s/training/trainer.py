@@ -1,7 +1,10 @@
 """The training loop: token-budget batches, Adam, warm-up + plateau decay, clipping by total
 norm, AMP (CUDA; bf16 on CPUs with native bf16, fp32 master weights), periodic validation
 (loss, perplexity, greedy BLEU/chrF), early stopping,
-resumable checkpoints and a model file for inference. Optional DDP (torchrun).
+resumable checkpoints and a model file for inference. Optional DDP (torchrun). Optional levers
+for small data: an exponential moving average of the weights (``train.ema_decay``,
+s2s.training.ema), which validation and the model files use while training goes on with the
+raw weights, and R-Drop (``train.rdrop_alpha``, s2s.training.rdrop).
 
 Progress is reported through a callback; metrics are appended to ``metrics.jsonl`` in the run
 folder (one JSON object per line, ``kind`` = "train" or "valid").
@@ -13,7 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,12 +38,14 @@ from s2s.shortlist import Shortlist
 from s2s.tokenizer import Tokenizer
 from s2s.training.data import Batch, BatchPlan, batch_loss
 from s2s.training.distributed import DistInfo, all_reduce_sum, broadcast_object, gather_objects
+from s2s.training.ema import ParameterEMA
 from s2s.training.prepare import (
     PreparedData,
     open_prepared,
     prepare,
     prepared_folder,
 )
+from s2s.training.rdrop import rdrop_loss
 from s2s.training.run_folder import RunFolder, RunFolderError
 from s2s.training.schedule import LRSchedule
 from s2s.training.validation import validate
@@ -100,6 +105,8 @@ class Trainer:
         self.progress = Progress()
         self.run_id: str | None = None   # the run folder's run id, carried by training states
         self.train_model = self._wrap(model)
+        self.ema = ParameterEMA(model, self.cfg.ema_decay) if self.cfg.ema_decay else None
+        self.last_kl_sum: float | None = None   # R-Drop: the last step's KL sum (train_step)
         # torch.optim imports torch._dynamo when the first optimizer is made (1.3-1.8 s on 2
         # cores): that runs on a thread while the first batch is read and its forward and
         # backward passes run (torch releases the GIL in its kernels).
@@ -188,7 +195,7 @@ class Trainer:
     def train(self) -> Progress:
         """Train until a limit or early stopping; returns the final progress record."""
         started = time.perf_counter() - self.progress.elapsed_s
-        window = {"loss": 0.0, "tokens": 0.0, "time": time.perf_counter()}
+        window = {"loss": 0.0, "tokens": 0.0, "kl": 0.0, "time": time.perf_counter()}
         while True:
             stop_reason = self._limit_reached(started)
             if stop_reason:
@@ -198,6 +205,7 @@ class Trainer:
             self.progress.elapsed_s = time.perf_counter() - started
             window["loss"] += loss_sum
             window["tokens"] += tokens
+            window["kl"] += self.last_kl_sum or 0.0
             if self.progress.step % self.cfg.log_every == 0:
                 self._log_train(window, grad_norm)
             if self.progress.step % self.cfg.valid_every == 0:
@@ -222,8 +230,10 @@ class Trainer:
         return None
 
     def train_step(self, batch: Batch | None = None) -> tuple[float, float, float]:
-        """One optimizer update on ``batch`` (default: the plan's next batch). Returns (summed
-        loss, target tokens, grad norm before clipping), summed over all processes."""
+        """One optimizer update on ``batch`` (default: the plan's next batch), then the EMA's
+        update. Returns (summed loss, target tokens, grad norm before clipping), summed over all
+        processes; with R-Drop the loss is the cross-entropy averaged over the two copies and
+        the summed KL goes to ``last_kl_sum``."""
         self.train_model.train()
         batch = (batch or self.plan.next_batch()).to(self.device)
         local_tokens = float(batch.n_tokens)
@@ -231,10 +241,9 @@ class Trainer:
         autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype)
                     if self.amp_dtype else nullcontext())
         with autocast:
-            loss_sum = batch_loss(self.train_model, batch, self.cfg.label_smoothing,
-                                  self.cfg.loss_chunk_rows)
+            objective, loss_sum, kl_sum = self._batch_objective(batch)
         # DDP averages gradients over processes; scale so the result is sum / global tokens.
-        loss = loss_sum * (self.dist.world_size / total_tokens)
+        loss = objective * (self.dist.world_size / total_tokens)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         max_norm = self.cfg.clip_norm if self.cfg.clip_norm > 0 else math.inf
@@ -244,8 +253,26 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-        (global_loss,) = all_reduce_sum([loss_sum.item()], self.dist, self.device)
-        return global_loss, total_tokens, float(grad_norm)
+        if self.ema is not None:
+            self.ema.update(self.model)
+        sums = [loss_sum.item()] + ([] if kl_sum is None else [kl_sum.item()])
+        sums = all_reduce_sum(sums, self.dist, self.device)
+        self.last_kl_sum = None if kl_sum is None else sums[1]
+        return sums[0], total_tokens, float(grad_norm)
+
+    def _batch_objective(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor,
+                                                       torch.Tensor | None]:
+        """(what backward runs on, the loss to report, R-Drop's KL sum or None), each a sum
+        over the batch's target tokens: the fused batch loss, or with ``rdrop_alpha`` > 0 the
+        R-Drop loss of s2s.training.rdrop."""
+        cfg = self.cfg
+        if not cfg.rdrop_alpha:
+            loss_sum = batch_loss(self.train_model, batch, cfg.label_smoothing,
+                                  cfg.loss_chunk_rows)
+            return loss_sum, loss_sum, None
+        parts = rdrop_loss(self.train_model, self.model.output.linear, batch, cfg.rdrop_alpha,
+                           cfg.label_smoothing, cfg.loss_chunk_rows)
+        return parts.objective, parts.copy_ce_sum(), parts.kl_sum
 
     def _log_train(self, window: dict[str, float], grad_norm: float) -> None:
         now = time.perf_counter()
@@ -256,7 +283,9 @@ class Trainer:
             "tokens_per_s": window["tokens"] / max(now - window["time"], 1e-9),
             "elapsed_s": round(self.progress.elapsed_s, 2),
         }
-        window.update(loss=0.0, tokens=0.0, time=now)
+        if self.cfg.rdrop_alpha:
+            record["rdrop_kl"] = window["kl"] / max(window["tokens"], 1)
+        window.update(loss=0.0, tokens=0.0, kl=0.0, time=now)
         self._emit(record)
 
     def _emit(self, record: dict[str, Any]) -> None:
@@ -270,7 +299,8 @@ class Trainer:
         rng_states = gather_objects(_rng_state(self.device), self.dist)
         reason = None
         if self.dist.is_main:
-            metrics = validate(self.model, self.data, self.config, self.device)
+            with self._inference_weights():
+                metrics = validate(self.model, self.data, self.config, self.device)
             improved = self._record_validation(metrics)
             self._save(improved, rng_states)
             patience = self.cfg.early_stopping_patience
@@ -295,25 +325,36 @@ class Trainer:
 
     def _save(self, improved: bool, rng_states: list[Any]) -> None:
         """Training state, latest model file and (when improved) best model file; rank 0 only.
-        A save without validation (at the end of a run) leaves schedule and best untouched."""
+        A save without validation (at the end of a run) leaves schedule and best untouched.
+        Model files hold the EMA weights when ``ema_decay`` is on."""
         if not self.dist.is_main:
             return
         meta = {"step": self.progress.step, "config_name": self.config.name,
                 "src_lang": self.config.data.src_lang, "tgt_lang": self.config.data.tgt_lang,
                 "parameters": count_parameters(self.model)}
+        weights = None
+        if self.ema is not None:
+            meta["ema_decay"] = self.ema.decay
+            weights = self.ema.averaged_state_dict(self.model)
         self.run.save_state(self._state_payload(rng_states), self.progress.step)
-        save_model_file(self.run.model_file, self.model, self.data.tokenizer, meta,
+        save_model_file(self.run.model_file, self.model, self.data.tokenizer, meta, weights,
                         shortlist=self.shortlist)
         if improved:
             save_model_file(self.run.best_file, self.model, self.data.tokenizer,
-                            {**meta, "best_score": self.progress.best_score},
+                            {**meta, "best_score": self.progress.best_score}, weights,
                             shortlist=self.shortlist)
+
+    def _inference_weights(self) -> AbstractContextManager[None]:
+        """A block in which ``self.model`` holds the weights its model files get: the EMA's
+        when ``ema_decay`` is on (the raw ones come back after it), else its own."""
+        return nullcontext() if self.ema is None else self.ema.swapped_in(self.model)
 
     def _state_payload(self, rng_states: list[Any]) -> dict[str, Any]:
         return {
             "format": TRAIN_STATE_FORMAT, "version": FORMAT_VERSION, "run_id": self.run_id,
             "config": self.config.model_dump(mode="json"),
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "ema": None if self.ema is None else self.ema.state_dict(self.model),
             "schedule": self.schedule.state_dict(), "scaler": self.scaler.state_dict(),
             "rng": rng_states, "data": self.plan.state_dict(),
             "progress": self.progress.state_dict(),
@@ -324,6 +365,10 @@ class Trainer:
     # ---- resume -----------------------------------------------------------------------
     def _restore(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(upgrade_state_dict(state["model"], state["version"]))
+        if self.ema is not None and state.get("ema"):
+            self.ema.load_state_dict(state["ema"])
+        elif self.ema is not None:   # EMA switched on at this resume: it starts from here
+            self.ema.reset(self.model)
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.scaler.load_state_dict(state["scaler"])
