@@ -1,0 +1,71 @@
+"""scripts/recipe_distill.sh end to end on a tiny generated Multi30k-shaped corpus: teachers,
+the ensemble's translation of the training sources, students, the best on val as model.pt."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from s2s.model.model_file import load_model_file
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = {"eins": "one", "zwei": "two", "drei": "three", "vier": "four", "fünf": "five",
+         "Hund": "dog", "Katze": "cat", "rot": "red", "blau": "blue", "läuft": "runs"}
+
+
+def write_corpus(folder: Path, pairs: int, seed: int) -> None:
+    """``pairs`` lines of word-for-word German -> English as train and val of multi30k/."""
+    rng = random.Random(seed)
+    data = folder / "multi30k"
+    data.mkdir(parents=True)
+    for split, count in (("train", pairs), ("val", 12)):
+        lines = [rng.choices(list(WORDS), k=rng.randint(2, 6)) for _ in range(count)]
+        (data / f"{split}.de").write_text("".join(" ".join(s) + "\n" for s in lines), "utf-8")
+        (data / f"{split}.en").write_text(
+            "".join(" ".join(WORDS[w] for w in s) + "\n" for s in lines), "utf-8")
+
+
+@pytest.fixture(scope="module")
+def recipe_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("recipe")
+    write_corpus(base / "data", pairs=120, seed=3)
+    out = base / "out"
+    tiny = ("--set tokenizer.vocab_size=40 --set model.emb_dim=16 --set model.enc_hidden=16 "
+            "--set model.dec_hidden=16 --set train.valid_every=2 --set train.log_every=1 "
+            "--set data.max_len_ratio=100")   # untrained teachers write long outputs
+    env = {**os.environ, "S2S_DATA_DIR": str(base / "data"), "PY": sys.executable,
+           "SEEDS": "2", "TEACHER_STEPS": "2", "STUDENT_STEPS": "2", "THREADS": "1",
+           "DEVICE": "cpu", "EXTRA": tiny,
+           "VARIANTS": f"only:--set 'data.corpora=[{{name: distilled, src: {base}/data/multi30k/"
+                       f"train.de, tgt: {out}/kd/train.hyp.en}}]';mix:"}
+    subprocess.run(["bash", "scripts/recipe_distill.sh", "de", "en", str(out)], cwd=ROOT,
+                   env=env, check=True, capture_output=True, text=True, timeout=600)
+    return out
+
+
+def test_the_ensemble_translates_every_training_source(recipe_run: Path) -> None:
+    sources = (recipe_run.parent / "data" / "multi30k" / "train.de").read_text("utf-8")
+    hyps = (recipe_run / "kd" / "train.hyp.en").read_text("utf-8")
+    assert len(hyps.splitlines()) == len(sources.splitlines()) == 120
+
+
+def test_the_student_best_on_val_becomes_the_model_file(recipe_run: Path) -> None:
+    chosen = json.loads((recipe_run / "val.json").read_text("utf-8"))
+    students = chosen["students"]
+    assert set(students) == {"student_only", "student_mix"}
+    assert chosen["chosen"] == max(students, key=lambda name: students[name]["bleu"])
+    loaded = load_model_file(recipe_run / "model.pt")
+    assert loaded.meta["src_lang"] == "de" and loaded.meta["tgt_lang"] == "en"
+    assert (recipe_run / chosen["chosen"] / "averaged.pt").read_bytes() == \
+        (recipe_run / "model.pt").read_bytes()
+
+
+def test_the_kd_only_student_learns_from_the_teachers_translations(recipe_run: Path) -> None:
+    config = (recipe_run / "student_only" / "config.yaml").read_text("utf-8")
+    assert "kd/train.hyp.en" in config and "multi30k/train.en" not in config
