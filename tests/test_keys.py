@@ -264,3 +264,13 @@ def test_a_key_removed_by_the_cli_is_refused_within_the_ttl(tmp_path, capsys):
     clock.now += 1.0
     with pytest.raises(InvalidApiKey):
         decide("short-lived", store=server)
+
+
+def test_a_new_key_never_starts_with_a_dash(monkeypatch):
+    """token_urlsafe starts with '-' once in 64 draws; such a key could not be removed by
+    `s2s-keys remove KEY` (read as an option): a new key is drawn again."""
+    import service.stores.keys as keys
+
+    draws = iter(["-starts-with-a-dash", "AbC_fine-key"])
+    monkeypatch.setattr(keys.secrets, "token_urlsafe", lambda size: next(draws))
+    assert keys.new_key() == "AbC_fine-key"

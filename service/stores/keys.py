@@ -66,6 +66,16 @@ def check_key_text(key: object) -> str:
 
 
 
+
+def new_key() -> str:
+    """A random key (32 URL-safe characters) that does not start with '-', which command lines
+    would read as an option (s2s-keys remove KEY)."""
+    while True:
+        key = secrets.token_urlsafe(24)
+        if not key.startswith("-"):
+            return key
+
+
 class KeyStore:
     """API keys with their limits in a SQLite file; ``get`` answers from a snapshot that is
     checked against the file at most every ``ttl`` seconds (``clock`` for tests)."""
@@ -102,7 +112,7 @@ class KeyStore:
         """Store a key (a new random one when ``key`` is None) and return it."""
         check_limit(requests_per_minute, "requests per minute", MAX_REQUESTS_PER_MINUTE)
         check_limit(chars_per_request, "characters per request", MAX_CHARS_PER_REQUEST)
-        key = secrets.token_urlsafe(24) if key is None else check_key_text(key)
+        key = new_key() if key is None else check_key_text(key)
         if not isinstance(name, str) or len(name) > MAX_NAME_CHARS or not name.isprintable():
             raise KeyStoreError(f"a key's name must be printable text of at most "
                                 f"{MAX_NAME_CHARS} characters")
