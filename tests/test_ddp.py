@@ -46,11 +46,14 @@ def record_gradients(trainer: Trainer) -> dict[str, torch.Tensor]:
     return seen
 
 
-def ddp_worker(rank: int, world_size: int, port: int, run_dir, out_file) -> None:
+def ddp_worker(rank: int, world_size: int, port: int, run_dir, out_file,
+               build=make_trainer) -> None:
+    """One process of a two-process step on uneven halves; rank 0 saves its gradients and
+    the step's figures. ``build(run_dir, info)``: the trainer (a module-level function)."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world_size)
     try:
-        trainer = make_trainer(run_dir, DistInfo(rank, world_size, rank))
+        trainer = build(run_dir, DistInfo(rank, world_size, rank))
         gradients = record_gradients(trainer)
         src, tgt = fixed_pairs(trainer, 8)
         # uneven halves: 3 and 5 sentences, so token counts differ between processes

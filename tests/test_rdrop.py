@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
@@ -21,7 +19,7 @@ from s2s.training.paired_loss import fused_paired_loss
 from s2s.training.rdrop import doubled, rdrop_loss
 from s2s.training.trainer import Trainer
 from tests.helpers import tiny_demo_config
-from tests.test_ddp import fixed_pairs, free_port, record_gradients
+from tests.test_ddp import ddp_worker, fixed_pairs, free_port, record_gradients
 
 
 def toy_batch(seed: int = 0, rows: int = 6, vocab: int = 40):
@@ -161,29 +159,14 @@ def rdrop_trainer(run_dir, info: DistInfo) -> Trainer:
     return Trainer.build(config, info)
 
 
-def rdrop_ddp_worker(rank: int, world_size: int, port: int, run_dir, out_file) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world_size)
-    try:
-        trainer = rdrop_trainer(run_dir, DistInfo(rank, world_size, rank))
-        gradients = record_gradients(trainer)
-        src, tgt = fixed_pairs(trainer, 8)
-        part = slice(0, 3) if rank == 0 else slice(3, 8)
-        loss, _, _ = trainer.train_step(collate(src[part], tgt[part]))
-        if rank == 0:
-            torch.save({"gradients": gradients, "loss": loss}, out_file)
-    finally:
-        dist.destroy_process_group()
-
-
 def test_rdrop_under_ddp_makes_the_update_of_one_process(tmp_path):
     single = rdrop_trainer(tmp_path / "single", DistInfo())
     gradients = record_gradients(single)
     src, tgt = fixed_pairs(single, 8)
     loss, _, _ = single.train_step(collate(src, tgt))
     out_file = tmp_path / "ddp.pt"
-    mp.spawn(rdrop_ddp_worker, args=(2, free_port(), tmp_path / "ddp", out_file), nprocs=2,
-             join=True)
+    mp.spawn(ddp_worker, args=(2, free_port(), tmp_path / "ddp", out_file, rdrop_trainer),
+             nprocs=2, join=True)
     ddp = torch.load(out_file, weights_only=True)
     assert ddp["loss"] == pytest.approx(loss, rel=1e-4)
     assert ddp["gradients"].keys() == gradients.keys()

@@ -545,6 +545,28 @@ def write_lines(path: Path, lines: list[str]) -> dict:
     return {"lines": len(lines), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
+def write_splits(folder: Path, splits: dict[str, list[Pair]], lang: str) -> tuple[Path, dict]:
+    """A fresh temporary folder beside ``folder`` holding each split's ``.en`` and ``.<lang>``
+    files; returns it and the files' line counts, sizes and sha256s (publish moves it in)."""
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    files = {}
+    for split, pairs in splits.items():
+        files[f"{split}.en"] = write_lines(tmp / f"{split}.en", [en for en, _ in pairs])
+        files[f"{split}.{lang}"] = write_lines(tmp / f"{split}.{lang}", [xx for _, xx in pairs])
+    return tmp, files
+
+
+def publish(tmp: Path, folder: Path, provenance: dict) -> None:
+    """Write ``provenance.json`` into ``tmp`` and put ``tmp`` in the place of ``folder``."""
+    (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2, ensure_ascii=False)
+                                         + "\n", encoding="utf-8")
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+
+
 @dataclass
 class BuildResult:
     corpus: str
@@ -572,13 +594,7 @@ def build_pair(spec: CorpusSpec, packages: dict[str, Package], lang: str, out: P
     rows.append({"filter": "heldout_not_near_duplicate", "before": rows[-1]["after"],
                  "after": rows[-1]["after"] - sum(report["near_duplicates_removed"].values())})
     folder = out / spec.name / f"{lang}-en"
-    tmp = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    files = {}
-    for split, pairs in splits.items():
-        files[f"{split}.en"] = write_lines(tmp / f"{split}.en", [en for en, _ in pairs])
-        files[f"{split}.{lang}"] = write_lines(tmp / f"{split}.{lang}", [xx for _, xx in pairs])
+    tmp, files = write_splits(folder, splits, lang)
     used = [packages[name] for name in spec.packages(lang)]
     for pkg in used:
         if pkg.copyright is not None:
@@ -595,11 +611,7 @@ def build_pair(spec: CorpusSpec, packages: dict[str, Package], lang: str, out: P
         **report, "files": files,
         "build_seconds": round(time.perf_counter() - started, 2),
     }
-    (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2, ensure_ascii=False)
-                                         + "\n", encoding="utf-8")
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)
+    publish(tmp, folder, provenance)
     return BuildResult(spec.name, lang, folder, counts, provenance)
 
 

@@ -17,8 +17,6 @@ returns values and raises ``L10nError``.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -29,8 +27,9 @@ from s2s.training.l10n_corpus import (
     L10nError,
     Pair,
     clean_pairs,
+    publish,
     sha256_file,
-    write_lines,
+    write_splits,
 )
 from s2s.training.l10n_text import normalize_ws
 
@@ -132,13 +131,7 @@ def build_pair(shared: Path, lang: str, out: Path, seed: int = 1, val_size: int 
     if report["heldout_english_in_train"]:
         raise L10nError("internal error: a held-out English sentence is in training")
     folder = out / CORPUS / f"{lang}-en"
-    tmp = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    files = {}
-    for split, part in splits.items():
-        files[f"{split}.en"] = write_lines(tmp / f"{split}.en", [en for en, _ in part])
-        files[f"{split}.{lang}"] = write_lines(tmp / f"{split}.{lang}", [xx for _, xx in part])
+    tmp, files = write_splits(folder, splits, lang)
     sources = []
     for name in ("train.en", f"train.{lang}", "_about.txt"):
         path = source / name
@@ -159,11 +152,7 @@ def build_pair(shared: Path, lang: str, out: Path, seed: int = 1, val_size: int 
         "filters": rows, "split": split_sizes, **report, "files": files,
         "build_seconds": round(time.perf_counter() - started, 2),
     }
-    (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2, ensure_ascii=False)
-                                         + "\n", encoding="utf-8")
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)
+    publish(tmp, folder, provenance)
     counts = {"extracted": len(raw), **{r["filter"]: r["after"] for r in rows}, **split_sizes}
     return SplitResult(lang, folder, counts, provenance)
 
