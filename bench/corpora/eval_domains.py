@@ -15,7 +15,9 @@ every score with its signature and the machine, the Markdown next to it the BLEU
 the folder OUT_hyps/ each translation (DOMAIN.NAME.txt), OUT_samples.md --samples random
 lines of --samples-domain side by side (source, reference, each model). --jobs N runs N
 translations at a time (a GPU); --merge A.json B.json ... makes one table of earlier runs
-(e.g. one run per model, side by side on a GPU) without translating again.
+(e.g. one run per model, side by side on a GPU) without translating again. --split val runs
+the same on every domain's validation set (Multi30k val, each corpus's val split): choose
+checkpoints there, then read the tests once.
 """
 
 from __future__ import annotations
@@ -38,15 +40,18 @@ from bench_train import machine_info  # noqa: E402
 BUILT = ("tatoeba", "libreoffice-help", "gimp-help", "libreoffice-ui", "gettext-apps")
 
 
-def domain_tests(pair: str, data: Path, corpora: Path) -> dict[str, tuple[Path, Path]]:
-    """Domain name -> (source file, reference file) of its held-out test."""
+def domain_tests(pair: str, data: Path, corpora: Path,
+                 split: str = "test") -> dict[str, tuple[Path, Path]]:
+    """Domain name -> (source file, reference file) of its held-out ``split`` (test: Multi30k
+    test2016 and each built corpus's test; val: Multi30k val and each built corpus's val)."""
     src, tgt = pair.split("-")
-    tests = {"multi30k-test2016": (data / "multi30k" / f"test2016.{src}",
-                                   data / "multi30k" / f"test2016.{tgt}")}
+    multi30k = "test2016" if split == "test" else "val"
+    tests = {f"multi30k-{multi30k}": (data / "multi30k" / f"{multi30k}.{src}",
+                                      data / "multi30k" / f"{multi30k}.{tgt}")}
     folder = "-".join(sorted([src, tgt], key=lambda lang: lang == "en"))   # de-en, fr-en, ...
     for corpus in BUILT:
         base = corpora / corpus / folder
-        tests[corpus] = (base / f"test.{src}", base / f"test.{tgt}")
+        tests[corpus] = (base / f"{split}.{src}", base / f"{split}.{tgt}")
     return {name: files for name, files in tests.items() if all(f.is_file() for f in files)}
 
 
@@ -156,6 +161,9 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="the shared corpora (S2S_DATA_DIR)")
     parser.add_argument("--corpora", required=True, help="the built corpora (S2S_CORPORA_DIR)")
     parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--split", choices=("test", "val"), default="test",
+                        help="val: every domain's validation set (choose checkpoints and "
+                             "settings there; read test once)")
     parser.add_argument("--max-lines", type=int, default=0, help="first N lines of each test")
     parser.add_argument("--jobs", type=int, default=1, help="translations run at a time")
     parser.add_argument("--samples", type=int, default=10, help="lines shown side by side")
@@ -165,7 +173,7 @@ def main() -> None:
     args = parser.parse_args()
     if bool(args.model) == bool(args.merge):
         parser.error("give --model NAME=MODEL.pt (repeatable) or --merge JSON...")
-    tests = domain_tests(args.pair, Path(args.data), Path(args.corpora))
+    tests = domain_tests(args.pair, Path(args.data), Path(args.corpora), args.split)
     out = Path(args.out)
     if args.merge:
         results, models = merged(args.merge, out)
