@@ -289,6 +289,30 @@ def test_a_file_is_admitted_whole_not_chunk_by_chunk(tmp_path, monkeypatch):
     assert counts == [1, 80]
 
 
+def test_a_files_chunks_are_queued_in_the_turn_it_was_admitted_with(tmp_path, monkeypatch):
+    """Every chunk of a file is queued with the place its admission gave it, so requests
+    that arrive between its chunks do not go before the rest of the file."""
+    from service.serving.batcher import Batcher
+
+    settings, factory, _ = files_setup(tmp_path, max_request_sentences=16)
+    places = []
+    original_submit = Batcher.submit
+
+    def submit(self, sources, options, caller="", admission=None):
+        places.append(admission.place)
+        return original_submit(self, sources, options, caller, admission)
+
+    monkeypatch.setattr(Batcher, "submit", submit)
+    data = "".join(f"Satz {n} ist hier. Noch einer.\n" for n in range(40)).encode()
+
+    async def scenario(client):
+        return await translate_and_download(client, "a.txt", data)
+
+    (_, _, download) = run(settings, factory, scenario)
+    assert download.status_code == 200 and len(places) > 1
+    assert places[0] is not None and all(place == places[0] for place in places)
+
+
 def test_an_upload_is_checked_unparsed_with_the_sentences_its_size_predicts(tmp_path,
                                                                              monkeypatch):
     """Before a file is parsed its wait is checked with the sentences that earlier files had

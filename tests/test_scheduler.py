@@ -161,16 +161,16 @@ def test_alternatives_requests_share_batches_and_get_their_own_candidates():
 
 
 def with_backlog(fake, gate, probe, queued_count: int = 30, warmed=None, **knobs):
-    """A rate of about 20 sentences/s (then ``warmed(batcher)``, if given), one batch held,
-    ``queued_count`` sentences of caller y queued (30: about 1.5 s of work) under
-    max_queue_wait_s=0.5; then ``probe(batcher)`` -> (its result, futures to wait for), whose
-    result is returned."""
+    """A rate of about 40 sentences/s measured on a full batch (then ``warmed(batcher)``, if
+    given), one batch held, ``queued_count`` sentences of caller y queued (30: about 0.75 s of
+    work) under max_queue_wait_s=0.5; then ``probe(batcher)`` -> (its result, futures to wait
+    for), whose result is returned."""
 
     async def main():
-        batcher = make_batcher(fake, max_queue_wait_s=0.5, **knobs)
+        batcher = make_batcher(fake, max_queue_wait_s=0.5, max_sentences=2, **knobs)
         batcher.start()
         gate.set()
-        await asyncio.gather(*submit(batcher, ["warm"]))          # a rate: about 20/s
+        await asyncio.gather(*submit(batcher, ["warm0", "warm1"]))   # a rate: about 40/s
         if warmed is not None:
             warmed(batcher)
         gate.clear()
@@ -200,7 +200,7 @@ def held_backlog(fake, gate, *, late: list[str], admission: Admission = NEW, **k
 
 def test_a_request_the_backlog_would_delay_too_long_is_refused_at_once():
     """30 sentences behind 30 queued ones (turns by request: all 30 of them first) would
-    wait about 1.5 s: 503 with Retry-After at once, not an answer that comes too late."""
+    wait about 0.75 s: 503 with Retry-After at once, not an answer that comes too late."""
     gate = threading.Event()
     error = held_backlog(FakeTranslator(gate=gate, delay=0.05), gate,
                          late=[f"late{i}" for i in range(30)])
@@ -246,7 +246,7 @@ def started_long_ago():
 
 def file_outcomes_beside_a_small_queue(offered: int) -> tuple[int | None, list[int | None]]:
     """A 30-sentence file checked with nothing queued, then beside two queued sentences (plain
-    and file rule), ``offered`` sentences having asked for the queue before (rate: 20/s)."""
+    and file rule), ``offered`` sentences having asked for the queue before (rate: 40/s)."""
     gate = threading.Event()
     alone: list[int | None] = []
 
@@ -279,6 +279,28 @@ def test_a_burst_without_overload_refuses_no_file_for_its_own_size():
     """Offered below the model's rate, a short queue ahead does not refuse a file, however
     long the file itself takes."""
     assert file_outcomes_beside_a_small_queue(offered=0) == (None, [None, None])
+
+
+def test_small_batches_of_a_just_started_server_do_not_make_it_overloaded():
+    """Until a batch at least half full has run, the rate of small batches (less than a
+    backlog gets) is no ground for judging overload, so a file counts only the queue ahead."""
+    fake = FakeTranslator(delay=0.05)
+
+    async def main():
+        batcher = make_batcher(fake, max_queue_wait_s=0.5, max_sentences=2)
+        batcher.start()
+        await asyncio.gather(*submit(batcher, ["small"]))         # one small batch: 20/s
+        batcher.offered.add(2_000)                                # offered: about 200/s
+        reservation = batcher.admit_file("a", 30)   # its rest counts ahead under overload
+        before = batcher.expected_wait_s("b", 1, express=False, whole=True)
+        await asyncio.gather(*submit(batcher, ["full0", "full1"]))
+        after = batcher.expected_wait_s("b", 1, express=False, whole=True)
+        reservation.close()
+        await batcher.close()
+        return before, after
+
+    before, after = asyncio.run(main())
+    assert before == 0.0 and after > 0.5
 
 
 def test_the_file_density_follows_recent_files():
@@ -323,10 +345,10 @@ def test_an_admitted_files_unqueued_sentences_count_ahead_of_the_next_file():
         return False
 
     async def main():
-        batcher = make_batcher(fake, max_queue_wait_s=0.5)
+        batcher = make_batcher(fake, max_queue_wait_s=0.5, max_sentences=2)
         batcher.start()
-        await asyncio.gather(*submit(batcher, ["warm"]))          # a rate: about 20/s
-        batcher.offered.add(2_000)                                # offered: about 200/s
+        await asyncio.gather(*submit(batcher, ["warm0", "warm1"]))   # a full batch: about 40/s
+        batcher.offered.add(2_000)                                   # offered: about 200/s
         first = batcher.admit_file("a", 30)
         outcomes = [refused(batcher)]
         first.queued(10)
@@ -381,6 +403,30 @@ def test_a_callers_requests_are_served_in_the_order_they_came():
 
     asyncio.run(main())
     assert fake.batches[1:] == [[f"old{i}" for i in range(4)], ["old4", "old5", "new0", "new1"]]
+
+
+def test_an_admitted_files_next_chunk_keeps_the_files_turn():
+    """A file's chunks are queued one at a time; the next one goes before a request that
+    arrived while the previous one ran, not behind it (the file was admitted first)."""
+    gate = threading.Event()
+    fake = FakeTranslator(gate=gate)
+
+    async def main():
+        batcher = make_batcher(fake, express_sentences=0)   # one lane: the order alone
+        batcher.start()
+        reservation = batcher.admit_file("a", 8)
+        part = replace(FILE_PART, place=reservation.place)
+        chunks = [batcher.submit(fake.prepare([f"f{i}" for i in range(4)]), PLAIN, "a", part)]
+        await wait_until(lambda: len(fake.calls) == 1)      # the first chunk runs
+        later = submit(batcher, [f"late{i}" for i in range(4)], caller="a")
+        chunks.append(batcher.submit(fake.prepare([f"f{i}" for i in range(4, 8)]), PLAIN,
+                                     "a", part))
+        gate.set()
+        await asyncio.gather(*chunks[0], *chunks[1], *later)
+        await batcher.close()
+
+    asyncio.run(main())
+    assert fake.batches[1] == [f"f{i}" for i in range(4, 8)]
 
 
 def run_beside(fake, first: list[str], express_sentences: int = 2, caller: str = "b",

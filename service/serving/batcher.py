@@ -26,14 +26,15 @@ instead of after the long one. Admission (``max_queue_wait_s``) counts, for each
 the queued sentences served before it is done (``FairQueue.delay_ahead``) at the rate recent
 full batches sustained (what a backlog gets): the bulk of a backlog is refused at once (503)
 while short requests still fit. A file is admitted whole (``admit_file``, and before it is
-parsed ``check_upload``); under overload (``offered``: more sentences ask for the queue than the
-model sustains) it must be done within the limit, the rest of earlier files counted
-(``FileReservation``). A sentence prepared by a translator that a reload has since
-replaced is prepared again by the new one. Cancelled futures (deadline, client gone) are skipped
-when batches are formed, and a running batch drops them at its next decoding step, so their work
-stops; a batch running longer than ``max_batch_seconds`` stops and its sentences fail with
-DecodingInterrupted. CUDA out-of-memory splits a batch in halves and retries, down to single
-sentences.
+parsed ``check_upload``); under overload (``offered``: more sentences ask for the queue than
+the model sustains) it must be done within the limit, the rest of earlier files counted
+(``FileReservation``); its chunks keep the turn it was admitted with (``QueuePlace``), so what
+arrives later does not slip in between them. A sentence prepared by a translator that a reload
+has since replaced is prepared again by the new one. Cancelled futures (deadline, client gone)
+are skipped when batches are formed, and a running batch drops them at its next decoding step,
+so their work stops; a batch running longer than ``max_batch_seconds`` stops and its sentences
+fail with DecodingInterrupted. CUDA out-of-memory splits a batch in halves and retries, down to
+single sentences.
 """
 
 from __future__ import annotations
@@ -64,14 +65,28 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class QueuePlace:
+    """An admitted file's turn in its batcher's queue: the request number and arrival time it
+    was given when admitted. Each of its chunks is queued with them, so a later chunk keeps
+    the file's turn instead of queueing behind what arrived since (first come, first served by
+    file, which is what the file's admission estimate counted)."""
+
+    owner: object     # the Batcher that gave it (another batcher, after a reload, ignores it)
+    request: int
+    since: float      # loop time
+
+
+@dataclass(frozen=True)
 class Admission:
     """How a request's sentences enter the queue. ``check``: refused (503) when the queue
     ahead would delay them beyond max_queue_wait_s (False: the rest of a request already
     admitted, never refused halfway). ``express``: may run in the express lane when small
-    (False: a file's chunks, batch work that keeps the lane for interactive requests)."""
+    (False: a file's chunks, batch work that keeps the lane for interactive requests).
+    ``place``: the turn of the admitted file the sentences belong to (None: a new turn)."""
 
     check: bool = True
     express: bool = True
+    place: QueuePlace | None = None
 
 
 NEW = Admission()
@@ -81,10 +96,12 @@ FILE_PART = Admission(check=False, express=False)
 
 class FileReservation:
     """The sentences of an admitted file that are not queued yet (its chunks are queued one at
-    a time): they count ahead of every file admitted after it (Batcher.check_wait)."""
+    a time): they count ahead of every file admitted after it (Batcher.check_wait); ``place``
+    is the file's turn, which its chunks keep."""
 
-    def __init__(self, batcher: Batcher, count: int):
+    def __init__(self, batcher: Batcher, count: int, place: QueuePlace):
         self._batcher, self._left = batcher, count
+        self.place = place
         batcher.reserved += count
 
     def queued(self, count: int) -> None:
@@ -268,9 +285,12 @@ class Batcher:
             self.check_wait(caller, len(sources), express)
         loop = asyncio.get_running_loop()
         now = loop.time()
-        self._requests += 1
-        items = [Item(source, self.translator, loop.create_future(), now, options, caller,
-                      self._requests, express) for source in sources]
+        place = admission.place
+        if place is None or place.owner is not self:
+            self._requests += 1
+            place = QueuePlace(self, self._requests, now)
+        items = [Item(source, self.translator, loop.create_future(), place.since, options,
+                      caller, place.request, express) for source in sources]
         for item in items:
             item.future.add_done_callback(partial(self._forget, item))
         self.queue.add(items)
@@ -302,6 +322,14 @@ class Batcher:
                 return sentences / seconds
         return None
 
+    @property
+    def overloaded(self) -> bool:
+        """Whether more sentences are offered than the model sustains: known once batches at
+        least half full have measured what a backlog gets (small batches, all a just-started
+        server has run, understate it)."""
+        sentences, seconds = self._served_full
+        return seconds > 0 and self.offered.per_second > sentences / seconds
+
     def expected_wait_s(self, caller: str, count: int, express: bool,
                         whole: bool = False) -> float | None:
         """How long the queue would delay a new request of ``count`` sentences of
@@ -314,7 +342,7 @@ class Batcher:
         if not rate:
             return None
         ahead = self.queue.delay_ahead(caller, count, express)
-        if whole and self.offered.per_second > rate:
+        if whole and self.overloaded:
             ahead += self.reserved
             return (ahead + count) / rate if ahead else 0.0
         return ahead / rate
@@ -334,7 +362,9 @@ class Batcher:
         until its chunks are queued; ``upload_bytes`` teaches check_upload."""
         self.file_density.add(count, upload_bytes)
         self.check_wait(caller, count, express=False, whole=True)
-        return FileReservation(self, count)
+        self._requests += 1
+        place = QueuePlace(self, self._requests, asyncio.get_running_loop().time())
+        return FileReservation(self, count, place)
 
     def _is_small(self, count: int) -> bool:
         """Whether a request of ``count`` sentences may run in the express lane."""

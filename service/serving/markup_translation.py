@@ -21,7 +21,7 @@ from service.formats.markup.plain import PlainText, plain_text
 from service.formats.markup.protected import protector_of
 from service.formats.protect import Protector
 from service.formats.text import Piece, sentences_of, split_long
-from service.serving.batcher import FILE_PART, FileReservation
+from service.serving.batcher import FILE_PART, Admission, FileReservation
 from service.serving.langid import Detection
 from service.serving.pipeline import (
     Engine,
@@ -149,6 +149,12 @@ def merge_pieces(pieces: Sequence[Piece], results: Sequence[TextResult], count: 
     return [TextResult(lines[n], sentences_of(lines[n]), found[n]) for n in range(count)]
 
 
+def file_part(reservation: FileReservation | None) -> Admission:
+    """How a chunk of an admitted file is queued: unchecked, never express, in the file's
+    turn."""
+    return FILE_PART if reservation is None else replace(FILE_PART, place=reservation.place)
+
+
 async def translate_chunks(service: Engine, request: Request | None, target: str,
                            options: TranslateOptions, pieces: Sequence[Piece], language: str,
                            chunks: list[list[int]], reservation: FileReservation | None,
@@ -166,7 +172,7 @@ async def translate_chunks(service: Engine, request: Request | None, target: str
             part = await translate_groups(
                 service.registry, service.settings, target,
                 [pieces[n].text for n in chunk], {language: list(range(len(chunk)))},
-                options, request, admission=FILE_PART)
+                options, request, admission=file_part(reservation))
         except TooLarge:
             if len(chunk) == 1:
                 raise

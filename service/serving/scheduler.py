@@ -11,15 +11,15 @@ size (so it translates as it would alone), and each gets back what its request a
 Within a group every caller (API key, else client address) has its own line, and a batch takes
 one sentence from each caller in turn, the caller waiting longest first: a caller with a
 thousand queued sentences and a caller with one both get a row in the next batch. A caller's
-own requests are served in the order they came (first come, first served keeps the slowest
-of its files the least late; measured against shortest-first and turns by request under
-mixed load); its small requests do not wait for its files because they run in the batcher's
-express lane beside a long batch. Across groups, the group whose oldest sentence has waited
-longest goes first among those due, and every group falls due within ``max_delay_s`` of its
-oldest sentence, so no kind of request waits for another kind to stop. A caller may hold at
-most ``caller_share`` of the queue (429 with Retry-After beyond it), and at most
-``max_groups`` option groups are live at once, so requests that each bring unique options
-cannot turn the queue into batches of one.
+own requests are served in the order they came, an admitted file counting as one request whose
+chunks keep its turn (first come, first served keeps the slowest of its files the least late;
+measured against shortest-first and turns by request under mixed load); its small requests do
+not wait for its files because they run in the batcher's express lane beside a long batch.
+Across groups, the group whose oldest sentence has waited longest goes first among those due,
+and every group falls due within ``max_delay_s`` of its oldest sentence, so no kind of request
+waits for another kind to stop. A caller may hold at most ``caller_share`` of the queue (429
+with Retry-After beyond it), and at most ``max_groups`` option groups are live at once, so
+requests that each bring unique options cannot turn the queue into batches of one.
 
 So a new request of ``n`` sentences waits for at most ``min(r, n)`` sentences of each other
 caller's request (``r`` its queued sentences: turns share the batches) and for all of its own
@@ -66,10 +66,10 @@ class Item:
     source: Source
     prepared_by: object        # the translator whose prepare() made ``source``
     future: asyncio.Future
-    enqueued: float            # loop time
+    enqueued: float            # loop time (an admitted file's chunks: the file's admission)
     options: TranslateOptions  # what its request asked for
     caller: str
-    request: int = 0           # the submit() it came with (a caller's are served in order)
+    request: int = 0           # the submit() it came with, or its admitted file (served in order)
     express: bool = False      # its request is small (may run beside a long batch)
     queued: bool = True
 
@@ -85,10 +85,22 @@ class Item:
 @dataclass
 class Group:
     """The queued sentences of one batch key, a line per request (caller, submit), lines in
-    the order their requests came (request ids only grow; an emptied line is dropped)."""
+    the order of their request numbers (an emptied line is dropped; an admitted file's chunks
+    share the file's number, so a later chunk's line goes back to the file's place)."""
 
     key: TranslateOptions
     lines: dict[tuple[str, int], deque[Item]] = field(default_factory=dict)
+
+    def line_of(self, flow: tuple[str, int]) -> deque[Item]:
+        """The line of ``flow``; a new one takes its request's place among the lines (an
+        admitted file's later chunk comes back with the file's earlier request number)."""
+        line = self.lines.get(flow)
+        if line is None:
+            later = self.lines and next(reversed(self.lines))[1] > flow[1]
+            line = self.lines[flow] = deque()
+            if later:
+                self.lines = dict(sorted(self.lines.items(), key=lambda entry: entry[0][1]))
+        return line
 
     def prune(self) -> None:
         """Drop sentences that left the queue (cancelled) from the front of every line."""
@@ -171,7 +183,7 @@ class FairQueue:
     def add(self, items: list[Item]) -> None:
         for item in items:
             group = self.groups.setdefault(batch_key(item.options), Group(batch_key(item.options)))
-            group.lines.setdefault(item.flow, deque()).append(item)
+            group.line_of(item.flow).append(item)
             self.per_caller[item.caller] = self.per_caller.get(item.caller, 0) + 1
             self.per_flow[item.flow] = self.per_flow.get(item.flow, 0) + 1
             if item.express:
