@@ -71,7 +71,7 @@ class QueuePlace:
     the file's turn instead of queueing behind what arrived since (first come, first served by
     file, which is what the file's admission estimate counted)."""
 
-    owner: object     # the Batcher that gave it (another batcher, after a reload, ignores it)
+    owner: Batcher    # the one that gave it (another batcher, after a reload, ignores it)
     request: int
     since: float      # loop time
 
