@@ -317,18 +317,25 @@ class Batcher:
     def rate(self) -> float | None:
         """Sentences per second that recent batches sustained: those at least half full
         (what a backlog gets) once there are any, else all (None before the first batch)."""
-        for sentences, seconds in (self._served_full, self._served):
-            if seconds > 0:
-                return sentences / seconds
-        return None
+        full = self._full_rate
+        if full is not None:
+            return full
+        sentences, seconds = self._served
+        return sentences / seconds if seconds > 0 else None
+
+    @property
+    def _full_rate(self) -> float | None:
+        """Sentences per second of recent batches at least half full (None before any)."""
+        sentences, seconds = self._served_full
+        return sentences / seconds if seconds > 0 else None
 
     @property
     def overloaded(self) -> bool:
         """Whether more sentences are offered than the model sustains: known once batches at
         least half full have measured what a backlog gets (small batches, all a just-started
         server has run, understate it)."""
-        sentences, seconds = self._served_full
-        return seconds > 0 and self.offered.per_second > sentences / seconds
+        full = self._full_rate
+        return full is not None and self.offered.per_second > full
 
     def expected_wait_s(self, caller: str, count: int, express: bool,
                         whole: bool = False) -> float | None:
