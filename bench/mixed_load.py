@@ -20,6 +20,12 @@ the SLO per second: --slo-s, --file-slo-s for files), p99 latency of refusals (a
 status); the server's RSS (peak and last; known for a started server or with --server-pid);
 and the machine (CPU model, AVX2/AVX-512 flags, threads, torch version).
 
+Callers: by default every arrival comes from this machine's one address, so the server sees
+one caller. --callers N sends each arrival as one of N clients (drawn with the seed, uniformly;
+the classes, times and payloads stay those of one caller) by an X-Forwarded-For address
+10.0.x.y; a started server trusts that header from 127.0.0.1 (S2S_FORWARDED_ALLOW_IPS), a
+given --url must be told to.
+
 A/B in one run: with a second server (--url-b, or --root-b / --python-b / --models-dir-b for
 one this script starts from another checkout or interpreter), the same schedule (same seed:
 same arrival times, classes and payloads) runs against A, B, A, B, ... (--rounds, default 2
@@ -92,6 +98,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--probe-step-s", type=float, default=4.0)
     parser.add_argument("--probe-steps", type=int, default=12, help="at most")
     parser.add_argument("--api-key")
+    parser.add_argument("--callers", type=int, default=1,
+                        help="client addresses the arrivals come from (X-Forwarded-For)")
     parser.add_argument("--timeout", type=float, default=60.0, help="per request, seconds")
     parser.add_argument("--drain-s", type=float, default=30.0,
                         help="wait for answers after the last arrival, at most")
@@ -107,6 +115,7 @@ class Arrival:
     at: float              # seconds after the run's start
     kind: str
     request: dict[str, Any]
+    caller: int = 0        # which of --callers clients sends it
 
 
 def mastodon_status(rng: random.Random, sentence: str) -> str:
@@ -188,6 +197,18 @@ def schedule(rate: float, duration: float, seed: int, sentences: list[str], pair
     return arrivals
 
 
+def assign_callers(arrivals: list[Arrival], callers: int, seed: int) -> None:
+    """Each arrival's client, uniform over ``callers`` from its own generator (the schedule's
+    draws, so times, classes and payloads, are those of a single caller)."""
+    rng = random.Random(f"callers-{seed}")
+    for arrival in arrivals:
+        arrival.caller = rng.randrange(callers) if callers > 1 else 0
+
+
+def caller_address(caller: int) -> str:
+    return f"10.0.{caller // 250}.{caller % 250 + 1}"
+
+
 # --- running it ---------------------------------------------------------------------------
 
 
@@ -200,9 +221,11 @@ class Outcome:
 
 
 async def send(http: aiohttp.ClientSession, base: str, arrival: Arrival,
-               api_key: str | None) -> str:
-    """One request (for a file: the upload and the download); its final status."""
+               api_key: str | None, callers: int = 1) -> str:
+    """One request (for a file: the upload and the download); its final status. With more
+    than one caller, the arrival's client address goes in X-Forwarded-For."""
     request = arrival.request
+    headers = {"X-Forwarded-For": caller_address(arrival.caller)} if callers > 1 else {}
     if "file" in request:
         form = aiohttp.FormData()
         name, data = request["file"]
@@ -211,18 +234,18 @@ async def send(http: aiohttp.ClientSession, base: str, arrival: Arrival,
             form.add_field(key, value)
         if api_key:
             form.add_field("api_key", api_key)
-        async with http.post(base + request["path"], data=form) as response:
+        async with http.post(base + request["path"], data=form, headers=headers) as response:
             answer = await response.read()
             if response.status != 200:
                 return str(response.status)
         url = json.loads(answer)["translatedFileUrl"]
-        async with http.get(urljoin(base + "/", url)) as response:
+        async with http.get(urljoin(base + "/", url), headers=headers) as response:
             await response.read()
             return str(response.status)
     body = dict(request["json"])
     if api_key:
         body["api_key"] = api_key
-    async with http.post(base + request["path"], json=body) as response:
+    async with http.post(base + request["path"], json=body, headers=headers) as response:
         await response.read()
         return str(response.status)
 
@@ -271,7 +294,7 @@ async def run_schedule(base: str, arrivals: list[Arrival], args: argparse.Namesp
             late = loop.time() - started - arrival.at
             begin = time.perf_counter()
             try:
-                status = await send(http, base, arrival, args.api_key)
+                status = await send(http, base, arrival, args.api_key, args.callers)
             except TimeoutError:
                 status = "timeout"
             except (aiohttp.ClientError, OSError, ValueError, KeyError) as error:
@@ -344,14 +367,18 @@ class Server:
     command: list[str] = field(default_factory=list)
 
 
-def start_server(label: str, python: str, root: str, models_dir: str, extra: str) -> Server:
-    """s2s-serve from a checkout (cwd root) with a temporary files folder, once /ready."""
+def start_server(label: str, python: str, root: str, models_dir: str, extra: str,
+                 trust_forwarded: bool = False) -> Server:
+    """s2s-serve from a checkout (cwd root) with a temporary files folder, once /ready;
+    ``trust_forwarded``: X-Forwarded-For from 127.0.0.1 names the client."""
     port = free_port()
     files_dir = tempfile.TemporaryDirectory(prefix=f"mixed_load_{label}_")
     command = [python, "-m", "scripts.serve", "--models-dir", str(Path(models_dir).resolve()),
                "--port", str(port), "--host", "127.0.0.1", *shlex.split(extra)]
     env = {**os.environ, "S2S_LOG_LEVEL": "warning", "S2S_FILES_DIR": files_dir.name,
            "PYTHONPATH": str(Path(root).resolve())}
+    if trust_forwarded:
+        env["S2S_FORWARDED_ALLOW_IPS"] = "127.0.0.1"
     process = subprocess.Popen(command, env=env, cwd=root)
     url = f"http://127.0.0.1:{port}"
     wait_ready(process, url)
@@ -367,15 +394,17 @@ def stop(server: Server) -> None:
 
 
 def servers_of(args: argparse.Namespace) -> list[Server]:
+    trust = args.callers > 1
     servers = [Server("A", args.url.rstrip("/"), args.server_pid) if args.url else
-               start_server("A", args.python, args.root, args.models_dir, args.server_args)]
+               start_server("A", args.python, args.root, args.models_dir, args.server_args,
+                            trust)]
     if args.url_b:
         servers.append(Server("B", args.url_b.rstrip("/"), args.server_pid_b))
     elif args.root_b or args.python_b or args.models_dir_b or args.server_args_b is not None:
         servers.append(start_server(
             "B", args.python_b or args.python, args.root_b or args.root,
             args.models_dir_b or args.models_dir,
-            args.server_args if args.server_args_b is None else args.server_args_b))
+            args.server_args if args.server_args_b is None else args.server_args_b, trust))
     return servers
 
 
@@ -436,10 +465,12 @@ async def main_async(args: argparse.Namespace, servers: list[Server], sentences:
         for server in servers:
             result["capacity_probe"][server.label] = await capacity_probe(server, sentences, args)
     arrivals = schedule(args.rate, args.duration, args.seed, sentences, args.pair)
+    assign_callers(arrivals, args.callers, args.seed)
     counts: dict[str, int] = {}
     for arrival in arrivals:
         counts[arrival.kind] = counts.get(arrival.kind, 0) + 1
-    result["schedule"] = {"arrivals": len(arrivals), "by_class": counts}
+    result["schedule"] = {"arrivals": len(arrivals), "by_class": counts,
+                          "callers": len({arrival.caller for arrival in arrivals})}
     rounds = args.rounds or (2 if len(servers) > 1 else 1)
     runs: list[dict[str, Any]] = []
     every: dict[str, list[Outcome]] = {s.label: [] for s in servers}
