@@ -198,8 +198,8 @@ def schedule(rate: float, duration: float, seed: int, sentences: list[str], pair
 
 
 def assign_callers(arrivals: list[Arrival], callers: int, seed: int) -> None:
-    """Each arrival's client, uniform over ``callers`` from its own generator (the schedule's
-    draws, so times, classes and payloads, are those of a single caller)."""
+    """Each arrival's client, uniform over ``callers``, drawn from a generator of its own so
+    the times, classes and payloads stay those of the one-caller schedule."""
     rng = random.Random(f"callers-{seed}")
     for arrival in arrivals:
         arrival.caller = rng.randrange(callers) if callers > 1 else 0
