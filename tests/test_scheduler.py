@@ -429,6 +429,60 @@ def test_an_admitted_files_next_chunk_keeps_the_files_turn():
     assert fake.batches[1] == [f"f{i}" for i in range(4, 8)]
 
 
+def submit_file(batcher: Batcher, caller: str, texts: list[str]):
+    """An admitted file of ``caller`` queued as one chunk."""
+    reservation = batcher.admit_file(caller, len(texts))
+    part = replace(FILE_PART, place=reservation.place)
+    return batcher.submit(batcher.translator.prepare(texts), PLAIN, caller, part)
+
+
+def batches_behind_a_held_one(queue_up) -> list[list[str]]:
+    """The batches after a held one-sentence batch, with ``queue_up(batcher)`` queued while it
+    ran (one lane, batches of 4)."""
+    gate = threading.Event()
+    fake = FakeTranslator(gate=gate)
+
+    async def main():
+        batcher = make_batcher(fake, express_sentences=0)   # one lane: the order alone
+        batcher.start()
+        first = submit(batcher, ["hold"], caller="h")
+        await wait_until(lambda: len(fake.calls) == 1)
+        queued = queue_up(batcher)
+        gate.set()
+        await asyncio.gather(*first, *queued)
+        await batcher.close()
+
+    asyncio.run(main())
+    return fake.batches[1:]
+
+
+def test_files_of_different_callers_are_served_in_the_order_they_were_admitted():
+    batches = batches_behind_a_held_one(lambda batcher: [
+        *submit_file(batcher, "a", [f"a{i}" for i in range(6)]),
+        *submit_file(batcher, "b", [f"b{i}" for i in range(6)])])
+    assert batches == [["a0", "a1", "a2", "a3"], ["a4", "a5", "b0", "b1"],
+                       ["b2", "b3", "b4", "b5"]]
+
+
+def test_another_callers_request_keeps_its_turn_beside_a_file():
+    batches = batches_behind_a_held_one(lambda batcher: [
+        *submit_file(batcher, "a", [f"a{i}" for i in range(6)]),
+        *submit(batcher, [f"c{i}" for i in range(3)], caller="c")])
+    assert batches[0] == ["a0", "c0", "a1", "c1"]
+
+
+def test_a_file_counts_every_queued_file_ahead_of_it_whole():
+    batcher = make_batcher(FakeTranslator())
+
+    async def main():
+        submit_file(batcher, "a", [f"a{i}" for i in range(50)])
+        submit(batcher, [f"b{i}" for i in range(5)], caller="b")
+        return (batcher.queue.delay_ahead("c", 2, file=True),
+                batcher.queue.delay_ahead("c", 2))
+
+    assert asyncio.run(main()) == (52, 4)   # a's file whole, b's turns; a request: turns only
+
+
 def run_beside(fake, first: list[str], express_sentences: int = 2, caller: str = "b",
                admission: Admission = NEW) -> int:
     """``first`` runs (a batch of slow steps); then one sentence arrives. How many batches

@@ -82,16 +82,19 @@ class Admission:
     ahead would delay them beyond max_queue_wait_s (False: the rest of a request already
     admitted, never refused halfway). ``express``: may run in the express lane when small
     (False: a file's chunks, batch work that keeps the lane for interactive requests).
-    ``place``: the turn of the admitted file the sentences belong to (None: a new turn)."""
+    ``file_part``: the sentences are a chunk of an admitted file (files are served first
+    come, first served across callers). ``place``: the turn of the admitted file the
+    sentences belong to (None: a new turn)."""
 
     check: bool = True
     express: bool = True
+    file_part: bool = False
     place: QueuePlace | None = None
 
 
 NEW = Admission()
 CONTINUED = Admission(check=False)
-FILE_PART = Admission(check=False, express=False)
+FILE_PART = Admission(check=False, express=False, file_part=True)
 
 
 class FileReservation:
@@ -290,7 +293,7 @@ class Batcher:
             self._requests += 1
             place = QueuePlace(self, self._requests, now)
         items = [Item(source, self.translator, loop.create_future(), place.since, options,
-                      caller, place.request, express) for source in sources]
+                      caller, place.request, express, admission.file_part) for source in sources]
         for item in items:
             item.future.add_done_callback(partial(self._forget, item))
         self.queue.add(items)
@@ -348,7 +351,7 @@ class Batcher:
         rate = self.rate
         if not rate:
             return None
-        ahead = self.queue.delay_ahead(caller, count, express)
+        ahead = self.queue.delay_ahead(caller, count, express, file=whole)
         if whole and self.overloaded:
             ahead += self.reserved
             return (ahead + count) / rate if ahead else 0.0

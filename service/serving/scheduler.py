@@ -15,6 +15,9 @@ own requests are served in the order they came, an admitted file counting as one
 chunks keep its turn (first come, first served keeps the slowest of its files the least late;
 measured against shortest-first and turns by request under mixed load); its small requests do
 not wait for its files because they run in the batcher's express lane beside a long batch.
+Admitted files are first come, first served across callers too: of the callers whose next
+request is a file, only the one with the earliest file takes turns, the others fill what rows
+are left (each file's admission counted the files admitted before it whole).
 Across groups, the group whose oldest sentence has waited longest goes first among those due,
 and every group falls due within ``max_delay_s`` of its oldest sentence, so no kind of request
 waits for another kind to stop. A caller may hold at most ``caller_share`` of the queue (429
@@ -71,6 +74,7 @@ class Item:
     caller: str
     request: int = 0           # the submit() it came with, or its admitted file (served in order)
     express: bool = False      # its request is small (may run beside a long batch)
+    file_part: bool = False    # it belongs to an admitted file
     queued: bool = True
 
     @property
@@ -117,8 +121,9 @@ class Group:
 
     def in_turn(self, only_express: bool = False) -> Iterator[Item]:
         """Live sentences, one per caller in turn (callers by their oldest sentence), each
-        caller's requests in the order they came; ``only_express``: sentences of small
-        requests only."""
+        caller's requests in the order they came; of the callers whose oldest request is a
+        file, only the earliest takes turns and the others follow, in order (files first
+        come, first served); ``only_express``: sentences of small requests only."""
         by_caller: dict[str, list[deque[Item]]] = {}
         for (caller, _), line in self.lines.items():   # requests in the order they came
             if not only_express or line[0].express:
@@ -126,8 +131,12 @@ class Group:
         if len(by_caller) == 1:
             (lines,) = by_caller.values()
             return chain.from_iterable(live(line) for line in lines)
-        return interleave([chain.from_iterable(live(line) for line in lines)
-                           for lines in by_caller.values()])
+        streams = [chain.from_iterable(live(line) for line in lines)
+                   for lines in by_caller.values()]
+        files = [i for i, lines in enumerate(by_caller.values()) if lines[0][0].file_part]
+        waiting = set(files[1:])      # files after the earliest one wait for it
+        return chain(interleave([s for i, s in enumerate(streams) if i not in waiting]),
+                     *(streams[i] for i in files[1:]))
 
 
 def live(line: deque[Item]) -> Iterator[Item]:
@@ -168,6 +177,7 @@ class FairQueue:
         self.per_caller: dict[str, int] = {}
         self.per_flow: dict[tuple[str, int], int] = {}
         self.express_flows: set[tuple[str, int]] = set()
+        self.file_flows: set[tuple[str, int]] = set()
         self._on_depth = on_depth
 
     def refusal(self, caller: str, count: int, key: TranslateOptions) -> str | None:
@@ -188,6 +198,8 @@ class FairQueue:
             self.per_flow[item.flow] = self.per_flow.get(item.flow, 0) + 1
             if item.express:
                 self.express_flows.add(item.flow)
+            if item.file_part:
+                self.file_flows.add(item.flow)
         self._set_depth(self.depth + len(items))
 
     def leave(self, item: Item) -> None:
@@ -204,14 +216,18 @@ class FairQueue:
         else:
             del self.per_flow[item.flow]
             self.express_flows.discard(item.flow)
+            self.file_flows.discard(item.flow)
         self._set_depth(self.depth - 1)
 
-    def delay_ahead(self, caller: str, count: int, express: bool = False) -> int:
+    def delay_ahead(self, caller: str, count: int, express: bool = False,
+                    file: bool = False) -> int:
         """At most how many queued sentences are served before a new request of ``count``
         sentences of ``caller`` is done: ``count`` of each other caller's request (turns
-        share the batches) and all of its own (they came first); for an ``express``
-        request only those of small requests (it runs beside the others)."""
-        return sum(queued if flow[0] == caller else min(queued, count)
+        share the batches) and all of its own (they came first), and for a ``file`` all of
+        the files queued (first come, first served); for an ``express`` request only those
+        of small requests (it runs beside the others)."""
+        return sum(queued if flow[0] == caller or (file and flow in self.file_flows)
+                   else min(queued, count)
                    for flow, queued in self.per_flow.items()
                    if not express or flow in self.express_flows)
 
