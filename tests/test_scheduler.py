@@ -387,22 +387,10 @@ def test_a_callers_single_sentence_runs_beside_its_own_files_batch():
 
 
 def test_a_callers_requests_are_served_in_the_order_they_came():
-    gate = threading.Event()
-    fake = FakeTranslator(gate=gate)
-
-    async def main():
-        batcher = make_batcher(fake, express_sentences=0)   # one lane: the order alone
-        batcher.start()
-        first = submit(batcher, ["hold"], caller="a")
-        await wait_until(lambda: len(fake.calls) == 1)
-        older = submit(batcher, [f"old{i}" for i in range(6)], caller="a")
-        newer = submit(batcher, [f"new{i}" for i in range(2)], caller="a")
-        gate.set()
-        await asyncio.gather(*first, *older, *newer)
-        await batcher.close()
-
-    asyncio.run(main())
-    assert fake.batches[1:] == [[f"old{i}" for i in range(4)], ["old4", "old5", "new0", "new1"]]
+    batches = batches_behind_a_held_one(lambda batcher: [
+        *submit(batcher, [f"old{i}" for i in range(6)], caller="a"),
+        *submit(batcher, [f"new{i}" for i in range(2)], caller="a")])
+    assert batches == [[f"old{i}" for i in range(4)], ["old4", "old5", "new0", "new1"]]
 
 
 def test_an_admitted_files_next_chunk_keeps_the_files_turn():
