@@ -134,9 +134,9 @@ class Group:
         streams = [chain.from_iterable(live(line) for line in lines)
                    for lines in by_caller.values()]
         files = [i for i, lines in enumerate(by_caller.values()) if lines[0][0].file_part]
-        waiting = set(files[1:])      # files after the earliest one wait for it
+        waiting = files[1:]           # files after the earliest one wait for it, in order
         return chain(interleave([s for i, s in enumerate(streams) if i not in waiting]),
-                     *(streams[i] for i in files[1:]))
+                     *(streams[i] for i in waiting))
 
 
 def live(line: deque[Item]) -> Iterator[Item]:
