@@ -11,8 +11,10 @@ step's batches (DDP).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from s2s.checkpoint import CheckpointError
 from s2s.config import ConfigError, load_config
@@ -21,7 +23,7 @@ from s2s.model import count_parameters
 from s2s.model.model_file import load_model_file
 from s2s.tokenizer import TokenizerError
 from s2s.training.corpus_files import DataError
-from s2s.training.distributed import init_from_env
+from s2s.training.distributed import init_from_env, shutdown
 from s2s.training.prepare import vocabulary_report
 from s2s.training.run_folder import RunFolderError
 from s2s.training.trainer import LanguageMismatchError, Trainer, fine_tuning_config
@@ -104,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"warning: {warning}", file=sys.stderr)
         progress = trainer.train()
         printer.close()
+        shutdown(dist_info)   # on success only: after a failure the others may never arrive
     except (ConfigError, DataError, CheckpointError, TokenizerError, DeviceError,
             LanguageMismatchError, RunFolderError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -116,7 +119,18 @@ def main(argv: list[str] | None = None) -> int:
     if dist_info is not None and dist_info.is_main:
         print(f"best {config.train.early_stopping_metric} {progress.best_score} at step "
               f"{progress.best_step}; model files in {trainer.run.path}")
+    if dist_info is not None and dist_info.enabled:
+        end_process(0)
     return 0
+
+
+def end_process(code: int) -> NoReturn:
+    """End a process that left its process group (s2s.training.distributed.shutdown) without
+    interpreter finalization, which can abort it while gloo's threads release their last
+    work; every file the run writes is closed by now."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+import yaml
 
 from s2s.training.data import collate
-from s2s.training.distributed import DistInfo
+from s2s.training.distributed import DistInfo, shutdown
+from s2s.training.run_folder import RunFolder
 from s2s.training.trainer import Trainer
+from scripts.train import end_process
 from tests.helpers import tiny_demo_config
 
 
@@ -52,8 +57,9 @@ def ddp_worker(rank: int, world_size: int, port: int, run_dir, out_file,
     the step's figures. ``build(run_dir, info)``: the trainer (a module-level function)."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    info = DistInfo(rank, world_size, rank)
     try:
-        trainer = build(run_dir, DistInfo(rank, world_size, rank))
+        trainer = build(run_dir, info)
         gradients = record_gradients(trainer)
         src, tgt = fixed_pairs(trainer, 8)
         # uneven halves: 3 and 5 sentences, so token counts differ between processes
@@ -62,8 +68,11 @@ def ddp_worker(rank: int, world_size: int, port: int, run_dir, out_file,
         if rank == 0:
             torch.save({"gradients": gradients, "loss": loss, "tokens": tokens,
                         "grad_norm": grad_norm}, out_file)
-    finally:
+        shutdown(info)
+    except BaseException:   # leave without waiting for the other process
         dist.destroy_process_group()
+        raise
+    end_process(0)   # as the training command ends its processes
 
 
 def free_port() -> int:
@@ -102,3 +111,17 @@ def test_update_differs_without_combined_batch(tmp_path):
     half.train_step(collate(src[:3], tgt[:3]))
     weight = "output.linear.weight"
     assert not torch.allclose(full.model.state_dict()[weight], half.model.state_dict()[weight])
+
+
+def test_training_command_under_torchrun_ends_both_processes_cleanly(tmp_path):
+    """Two gloo processes train a few steps and exit 0: neither aborts while gloo's threads
+    release their last work as the process ends."""
+    config = tiny_demo_config(tmp_path / "run", max_steps=6, valid_every=3)
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+               "--master-port", str(free_port()), "-m", "scripts.train",
+               "--config", str(config_file), "--quiet"]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert RunFolder(tmp_path / "run").latest_state() is not None

@@ -37,6 +37,19 @@ def init_from_env(device_type: str) -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
 
 
+def shutdown(info: DistInfo) -> None:
+    """Leave the process group once every process has finished its collectives (a barrier,
+    then destroy). The process should then end without interpreter finalization
+    (scripts.train.end_process): gloo's worker threads may still hold a finished work whose
+    tensors' Python objects they must release, and taking the GIL from a finalizing
+    interpreter aborts the process (SIGABRT, "terminate called without an active
+    exception") after training succeeded (pytorch/pytorch#190489)."""
+    if not info.enabled or not dist.is_initialized():
+        return
+    dist.barrier()
+    dist.destroy_process_group()
+
+
 def all_reduce_sum(values: list[float], info: DistInfo, device: torch.device) -> list[float]:
     """Sum a few numbers over all processes (identity for a single process)."""
     if not info.enabled:
