@@ -22,8 +22,8 @@ train() {  # name steps, then --set ...
         --set "out_dir=$OUT/$name" --set train.device=cpu --set train.threads=2 \
         --set train.amp=bf16 --set train.max_steps="$steps" "$@" > "$OUT/logs/$name.log" 2>&1
 }
-score() {  # name [src tgt]: val with beam 5 for the average of the last 3 states (val.json)
-    local name=$1 src=${2:-de} tgt=${3:-en}    # and for best.pt (val_best.json)
+score() {  # name src tgt: val with beam 5 for the average of the last 3 states (val.json)
+    local name=$1 src=$2 tgt=$3    # and for best.pt (val_best.json)
     $PY -m scripts.average_checkpoints --run-dir "$OUT/$name" --last 3 \
         --output "$OUT/$name/averaged.pt" >> "$OUT/logs/$name.log" 2>&1
     for pair in averaged:val best:val_best; do
@@ -34,24 +34,20 @@ score() {  # name [src tgt]: val with beam 5 for the average of the last 3 state
     log "scored $name"
 }
 TIED=(--set model.emb_dim=512 --set model.tie_embeddings=true)
-run() {  # name steps, then --set ...: train and score unless scored already
-    [ -f "$OUT/$1/val.json" ] && return 0
-    train "$@"
-    score "$1"
+run() {  # name steps src tgt, then --set ...: train and score unless scored already
+    local name=$1 steps=$2 src=$3 tgt=$4; shift 4
+    [ -f "$OUT/$name/val.json" ] && return 0
+    train "$name" "$steps" --set data.src_lang="$src" --set data.tgt_lang="$tgt" "$@"
+    score "$name" "$src" "$tgt"
 }
-run tied 1000 --set train.seed=2 "${TIED[@]}"
+run tied 1000 de en --set train.seed=2 "${TIED[@]}"
 grep -q "trained ref_s2_check" "$OUT/timeline.txt" 2>/dev/null \
     || { train ref_s2_check 400 --set train.seed=2; log "trained ref_s2_check"; }
-run tied_s3 1000 --set train.seed=3 "${TIED[@]}"
+run tied_s3 1000 de en --set train.seed=3 "${TIED[@]}"
 LONG_STEPS=${LONG_STEPS:-3000}
-run ref_long "$LONG_STEPS" --set train.seed=2
-run tied_long "$LONG_STEPS" --set train.seed=2 "${TIED[@]}"
-ENDE=(--set data.src_lang=en --set data.tgt_lang=de --set train.seed=2)
-for name in ende_ref ende_tied; do
-    [ -f "$OUT/$name/val.json" ] && continue
-    shape=(); [ "$name" = ende_tied ] && shape=("${TIED[@]}")
-    train "$name" 1000 "${ENDE[@]}" "${shape[@]}"
-    score "$name" en de
-done
-run tied_long_d4 "$LONG_STEPS" --set train.seed=2 "${TIED[@]}" --set model.dropout=0.4
+run ref_long "$LONG_STEPS" de en --set train.seed=2
+run tied_long "$LONG_STEPS" de en --set train.seed=2 "${TIED[@]}"
+run ende_ref 1000 en de --set train.seed=2
+run ende_tied 1000 en de --set train.seed=2 "${TIED[@]}"
+run tied_long_d4 "$LONG_STEPS" de en --set train.seed=2 "${TIED[@]}" --set model.dropout=0.4
 log done
