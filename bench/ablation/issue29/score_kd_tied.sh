@@ -3,16 +3,16 @@
 #   EXTRA="--set model.emb_dim=512 --set model.tie_embeddings=true --set train.amp=bf16" \
 #   SEEDS=3 TEACHER_STEPS=1200 STUDENT_STEPS=2600 THREADS=2 DEVICE=cpu \
 #   bash scripts/recipe_distill.sh SRC TGT RUN
+# (de->en as written; en->de with TEACHER_STEPS=1000 STUDENT_STEPS=2200)
 #
 #   bash bench/ablation/issue29/score_kd_tied.sh val  RUN SRC TGT RECORDS
 #   bash bench/ablation/issue29/score_kd_tied.sh test RUN SRC TGT RECORDS SINGLE ENSEMBLE...
 #
 # val: beam 5 on val for every teacher (averaged), the teachers' ensemble, the student's best.pt
-# (the recipe scored its average; a student builds its own SentencePiece models, so it
-# cannot join the teachers' ensemble); copies the metrics, the
-# scores, the timeline and the curves into RECORDS. test: test2016, read once, for the single
-# model file and the ensemble chosen on val (model files relative to RUN); the translations are
-# kept beside the scores.
+# (the recipe scored its average; a student builds its own SentencePiece models, so it cannot
+# join the teachers' ensemble); copies the metrics, the scores, the timeline and the curves into
+# RECORDS. test: test2016, read once, for the single model file and the ensemble chosen on val
+# (model files relative to RUN); the translations are kept beside the scores.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 MODE=${1:?val or test}; RUN=${2:?recipe folder}; SRC=${3:?}; TGT=${4:?}; REC=${5:?records folder}
