@@ -41,20 +41,17 @@ def main() -> None:
     if not len(sources) == len(refs) == len(hyps_a) == len(hyps_b):
         raise SystemExit("the four files differ in length")
     chrf = CHRF()
-
-    def score(hyp: str, ref: str) -> float:
-        return chrf.sentence_score(hyp, [ref]).score
-
     differ = [i for i in range(len(refs)) if hyps_a[i] != hyps_b[i]]
+    chrf_a = {i: chrf.sentence_score(hyps_a[i], [refs[i]]).score for i in differ}
+    chrf_b = {i: chrf.sentence_score(hyps_b[i], [refs[i]]).score for i in differ}
     picks = [differ[k * len(differ) // args.n] for k in range(min(args.n, len(differ)))]
     print(f"| line | source | reference | {name_a} (chrF) | {name_b} (chrF) |")
     print("|---|---|---|---|---|")
     for i in picks:
-        a, b = hyps_a[i], hyps_b[i]
         print(f"| {i + 1} | {cell(sources[i])} | {cell(refs[i])} | "
-              f"{cell(a)} ({score(a, refs[i]):.1f}) | {cell(b)} ({score(b, refs[i]):.1f}) |")
-    better_a = sum(score(hyps_a[i], refs[i]) > score(hyps_b[i], refs[i]) for i in differ)
-    better_b = sum(score(hyps_b[i], refs[i]) > score(hyps_a[i], refs[i]) for i in differ)
+              f"{cell(hyps_a[i])} ({chrf_a[i]:.1f}) | {cell(hyps_b[i])} ({chrf_b[i]:.1f}) |")
+    better_a = sum(chrf_a[i] > chrf_b[i] for i in differ)
+    better_b = sum(chrf_b[i] > chrf_a[i] for i in differ)
     print(f"\n{len(differ)} of {len(refs)} lines differ; sentence chrF higher for {name_a} on "
           f"{better_a}, for {name_b} on {better_b}.")
 
