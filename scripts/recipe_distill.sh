@@ -8,8 +8,9 @@
 #    en->de), seeds 1..SEEDS, each averaged over its last 3 training states.
 # 2. The teachers' ensemble translates the training sources with beam 5 (OUT/kd/train.hyp.TGT).
 # 3. Students (configs/multi30k_SRC_TGT_distilled.yaml), one per VARIANTS entry, each averaged
-#    over its last 3 states and scored on val (beam 5); the best on val becomes OUT/model.pt,
-#    the model file s2s-serve loads (OUT/val.json holds every student's val scores).
+#    over its last 3 states; its average (val.json) and its best.pt (best.val.json) are scored
+#    on val (beam 5), and the best of all on val becomes OUT/model.pt, the model file s2s-serve
+#    loads (OUT/val.json holds every score).
 # test2016 is never read here: score the chosen OUT/model.pt once with s2s-evaluate.
 #
 # Env: S2S_DATA_DIR (the folder holding multi30k/, default data), DEVICE (auto), SEEDS (3),
@@ -17,7 +18,8 @@
 # limit per run, 0 = none), THREADS (0 = torch's default), PARALLEL (1: runs of a stage side by side, for a GPU;
 # 0: one after another, for 2 CPU cores), PY (.venv/bin/python if present, else python3),
 # VARIANTS ("name:--set k=v ...;name2:..."; default "only:" + KD_ONLY: the student on the
-# teachers' translations alone), EXTRA ("--set k=v ..." given to every run).
+# teachers' translations alone), EXTRA ("--set k=v ..." given to every run), STUDENTS (1; 0: stop
+# after step 2, as scripts/recipe_diversify.sh does before it trains its students).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=${1:?source language (de or en)}; TGT=${2:?target language (en or de)}
@@ -66,14 +68,18 @@ if [ ! -s "$OUT/kd/train.hyp.$TGT" ]; then
     mv "$OUT/kd/train.hyp.$TGT.part" "$OUT/kd/train.hyp.$TGT"
 fi
 log "distilled $(wc -l < "$OUT/kd/train.hyp.$TGT") lines"
+[ "${STUDENTS:-1}" = 0 ] && exit 0
 
-student() {  # name, then --set ...: train a student and score it on val
-    local name=$1; shift
+student() {  # name, then --set ...: train a student, score its average and best.pt on val
+    local name=$1 state; shift
     S2S_KD_DIR=$OUT/kd train "student_$name" "configs/multi30k_${SRC}_${TGT}_distilled.yaml" \
         "$STUDENT_STEPS" "$STUDENT_MINUTES" "$@"
-    $PY -m scripts.evaluate --model "$OUT/student_$name/averaged.pt" --src "$D/val.$SRC" \
-        --ref "$D/val.$TGT" --beam 5 --device "$DEVICE" --batch-tokens 6000 \
-        --json "$OUT/student_$name/val.json" > /dev/null 2>> "$OUT/logs/student_$name.log"
+    for state in averaged:val best:best.val; do
+        [ -f "$OUT/student_$name/${state%%:*}.pt" ] || continue   # no validation ran: no best.pt
+        $PY -m scripts.evaluate --model "$OUT/student_$name/${state%%:*}.pt" --src "$D/val.$SRC" \
+            --ref "$D/val.$TGT" --beam 5 --device "$DEVICE" --batch-tokens 6000 \
+            --json "$OUT/student_$name/${state#*:}.json" > /dev/null 2>> "$OUT/logs/student_$name.log"
+    done
 }
 IFS=';' read -ra specs <<< "$VARIANTS"
 for spec in "${specs[@]}"; do
@@ -86,11 +92,13 @@ wait
 $PY - "$OUT" <<'EOF'
 import json, pathlib, shutil, sys
 out = pathlib.Path(sys.argv[1])
-scores = {p.parent.name: json.loads(p.read_text()) for p in out.glob("student_*/val.json")}
+model_of = {"val.json": "averaged.pt", "best.val.json": "best.pt"}
+scores = {f"{p.parent.name}/{model_of[p.name]}": json.loads(p.read_text())
+          for name in model_of for p in out.glob(f"student_*/{name}")}
 if not scores:
     sys.exit("no student was scored: see the logs under " + str(out / "logs"))
 best = max(scores, key=lambda name: scores[name]["bleu"])
-shutil.copy(out / best / "averaged.pt", out / "model.pt")
+shutil.copy(out / best, out / "model.pt")
 (out / "val.json").write_text(json.dumps({"chosen": best, "students": scores}, indent=2) + "\n")
 print(f"{best}: val BLEU {scores[best]['bleu']:.2f} -> {out / 'model.pt'}")
 EOF

@@ -1,5 +1,6 @@
-"""scripts/recipe_distill.sh end to end on a tiny generated Multi30k-shaped corpus: teachers,
-the ensemble's translation of the training sources, students, the best on val as model.pt."""
+"""scripts/recipe_distill.sh and recipe_diversify.sh end to end on a tiny generated
+Multi30k-shaped corpus: teachers, the ensemble's translation of the training sources, students,
+the best on val as model.pt; both directions' students on each other's translations."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from s2s.model.model_file import load_model_file
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = {"eins": "one", "zwei": "two", "drei": "three", "vier": "four", "fünf": "five",
          "Hund": "dog", "Katze": "cat", "rot": "red", "blau": "blue", "läuft": "runs"}
+TINY = ("--set tokenizer.vocab_size=40 --set model.emb_dim=16 --set model.enc_hidden=16 "
+        "--set model.dec_hidden=16 --set train.valid_every=2 --set train.log_every=1 "
+        "--set data.max_len_ratio=100")   # untrained teachers write long outputs
 
 
 def write_corpus(folder: Path, pairs: int, seed: int) -> None:
@@ -36,12 +40,9 @@ def recipe_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("recipe")
     write_corpus(base / "data", pairs=120, seed=3)
     out = base / "out"
-    tiny = ("--set tokenizer.vocab_size=40 --set model.emb_dim=16 --set model.enc_hidden=16 "
-            "--set model.dec_hidden=16 --set train.valid_every=2 --set train.log_every=1 "
-            "--set data.max_len_ratio=100")   # untrained teachers write long outputs
     env = {**os.environ, "S2S_DATA_DIR": str(base / "data"), "PY": sys.executable,
            "SEEDS": "2", "TEACHER_STEPS": "2", "STUDENT_STEPS": "2", "THREADS": "1",
-           "DEVICE": "cpu", "EXTRA": tiny,
+           "DEVICE": "cpu", "EXTRA": TINY,
            "VARIANTS": f"only:--set 'data.corpora=[{{name: distilled, src: {base}/data/multi30k/"
                        f"train.de, tgt: {out}/kd/train.hyp.en}}]';mix:"}
     subprocess.run(["bash", "scripts/recipe_distill.sh", "de", "en", str(out)], cwd=ROOT,
@@ -55,17 +56,45 @@ def test_the_ensemble_translates_every_training_source(recipe_run: Path) -> None
     assert len(hyps.splitlines()) == len(sources.splitlines()) == 120
 
 
-def test_the_student_best_on_val_becomes_the_model_file(recipe_run: Path) -> None:
+def test_the_student_state_best_on_val_becomes_the_model_file(recipe_run: Path) -> None:
     chosen = json.loads((recipe_run / "val.json").read_text("utf-8"))
     students = chosen["students"]
-    assert set(students) == {"student_only", "student_mix"}
+    assert set(students) == {f"student_{name}/{state}.pt" for name in ("only", "mix")
+                             for state in ("averaged", "best")}
     assert chosen["chosen"] == max(students, key=lambda name: students[name]["bleu"])
     loaded = load_model_file(recipe_run / "model.pt")
     assert loaded.meta["src_lang"] == "de" and loaded.meta["tgt_lang"] == "en"
-    assert (recipe_run / chosen["chosen"] / "averaged.pt").read_bytes() == \
-        (recipe_run / "model.pt").read_bytes()
+    assert (recipe_run / chosen["chosen"]).read_bytes() == (recipe_run / "model.pt").read_bytes()
 
 
 def test_the_kd_only_student_learns_from_the_teachers_translations(recipe_run: Path) -> None:
     config = (recipe_run / "student_only" / "config.yaml").read_text("utf-8")
     assert "kd/train.hyp.en" in config and "multi30k/train.en" not in config
+
+
+@pytest.fixture(scope="module")
+def diversify_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("diversify")
+    write_corpus(base / "data", pairs=60, seed=4)
+    out = base / "out"
+    env = {**os.environ, "S2S_DATA_DIR": str(base / "data"), "PY": sys.executable,
+           "SEEDS": "1", "DE_EN_TEACHER_STEPS": "2", "EN_DE_TEACHER_STEPS": "2",
+           "STUDENT_STEPS": "2", "THREADS": "1", "DEVICE": "cpu", "EXTRA": TINY}
+    subprocess.run(["bash", "scripts/recipe_diversify.sh", str(out)], cwd=ROOT,
+                   env=env, check=True, capture_output=True, text=True, timeout=600)
+    return out
+
+
+@pytest.mark.parametrize("src,tgt", [("de", "en"), ("en", "de")])
+def test_each_direction_gets_a_model_file(diversify_run: Path, src: str, tgt: str) -> None:
+    loaded = load_model_file(diversify_run / f"{src}_{tgt}" / "model.pt")
+    assert (loaded.meta["src_lang"], loaded.meta["tgt_lang"]) == (src, tgt)
+
+
+@pytest.mark.parametrize("src,tgt", [("de", "en"), ("en", "de")])
+def test_the_student_learns_from_both_directions_translations(diversify_run: Path, src: str,
+                                                               tgt: str) -> None:
+    config = (diversify_run / f"{src}_{tgt}" / "student_diverse" / "config.yaml").read_text("utf-8")
+    assert f"multi30k/train.{tgt}" in config                  # the references
+    assert f"{src}_{tgt}/kd/train.hyp.{tgt}" in config        # distillation
+    assert f"{tgt}_{src}/kd/train.hyp.{src}" in config        # back-translation
