@@ -94,7 +94,13 @@ def test_each_direction_gets_a_model_file(diversify_run: Path, src: str, tgt: st
 @pytest.mark.parametrize("src,tgt", [("de", "en"), ("en", "de")])
 def test_the_student_learns_from_both_directions_translations(diversify_run: Path, src: str,
                                                                tgt: str) -> None:
-    config = (diversify_run / f"{src}_{tgt}" / "student_diverse" / "config.yaml").read_text("utf-8")
+    student = diversify_run / f"{src}_{tgt}" / "student_diverse_s1"
+    config = (student / "config.yaml").read_text("utf-8")
     assert f"multi30k/train.{tgt}" in config                  # the references
     assert f"{src}_{tgt}/kd/train.hyp.{tgt}" in config        # distillation
     assert f"{tgt}_{src}/kd/train.hyp.{src}" in config        # back-translation
+
+
+def test_de_en_trains_a_second_student_seed(diversify_run: Path) -> None:
+    config = (diversify_run / "de_en" / "student_diverse_s2" / "config.yaml").read_text("utf-8")
+    assert "seed: 2" in config and not (diversify_run / "en_de" / "student_diverse_s2").exists()
