@@ -6,15 +6,17 @@
 # 1. scripts/recipe_distill.sh de en, then en de, up to their distillation (STUDENTS=0): SEEDS
 #    teachers per direction (tied 512-wide embeddings, bf16 by default) and each ensemble's beam-5
 #    translation of its training sources (OUT/de_en/kd/train.hyp.en, OUT/en_de/kd/train.hyp.de).
-# 2. Per direction students (one per seed) on three corpora, each once per epoch: the references, the
-#    sources with this direction's translations (distillation), and the other direction's
-#    translations of the training targets with the references as targets (back-translation).
+# 2. Per direction students (one per seed) on three corpora, each once per epoch: the
+#    references, the sources with this direction's translations (distillation), and the other
+#    direction's translations of the training targets with the references as targets
+#    (back-translation).
 #    Each is averaged over its last 3 states; the best on val of the averages and best.pt files
 #    becomes OUT/SRC_TGT/model.pt, the model file s2s-serve loads. test2016 is never read here.
 #
-# Env: as scripts/recipe_distill.sh (S2S_DATA_DIR, DEVICE, SEEDS, THREADS, PARALLEL, PY, ...), with
-# these defaults: EXTRA (tied embeddings and bf16, below), DE_EN_TEACHER_STEPS (1200),
-# EN_DE_TEACHER_STEPS (1000), STUDENT_STEPS (3000), DE_EN_STUDENT_SEEDS ("1 2"), EN_DE_STUDENT_SEEDS ("1").
+# Env: as scripts/recipe_distill.sh (S2S_DATA_DIR, DEVICE, SEEDS, THREADS, PARALLEL, PY, ...),
+# with these defaults: EXTRA (tied embeddings and bf16, below), DE_EN_TEACHER_STEPS (1200),
+# EN_DE_TEACHER_STEPS (1000), STUDENT_STEPS (3000), DE_EN_STUDENT_SEEDS ("1 2"),
+# EN_DE_STUDENT_SEEDS ("1").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/diversify}

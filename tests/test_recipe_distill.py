@@ -35,18 +35,23 @@ def write_corpus(folder: Path, pairs: int, seed: int) -> None:
             "".join(" ".join(WORDS[w] for w in s) + "\n" for s in lines), "utf-8")
 
 
+def run_recipe(script: str, *args: str, data: Path, **env: str) -> None:
+    """Runs ``scripts/<script>`` on the tiny corpus in ``data``: tiny models, CPU, one thread."""
+    env = {**os.environ, "S2S_DATA_DIR": str(data), "PY": sys.executable, "THREADS": "1",
+           "DEVICE": "cpu", "EXTRA": TINY, **env}
+    subprocess.run(["bash", f"scripts/{script}", *args], cwd=ROOT, env=env, check=True,
+                   capture_output=True, text=True, timeout=600)
+
+
 @pytest.fixture(scope="module")
 def recipe_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("recipe")
     write_corpus(base / "data", pairs=120, seed=3)
     out = base / "out"
-    env = {**os.environ, "S2S_DATA_DIR": str(base / "data"), "PY": sys.executable,
-           "SEEDS": "2", "TEACHER_STEPS": "2", "STUDENT_STEPS": "2", "THREADS": "1",
-           "DEVICE": "cpu", "EXTRA": TINY,
-           "VARIANTS": f"only:--set 'data.corpora=[{{name: distilled, src: {base}/data/multi30k/"
-                       f"train.de, tgt: {out}/kd/train.hyp.en}}]';mix:"}
-    subprocess.run(["bash", "scripts/recipe_distill.sh", "de", "en", str(out)], cwd=ROOT,
-                   env=env, check=True, capture_output=True, text=True, timeout=600)
+    only = (f"only:--set 'data.corpora=[{{name: distilled, src: {base}/data/multi30k/train.de, "
+            f"tgt: {out}/kd/train.hyp.en}}]'")
+    run_recipe("recipe_distill.sh", "de", "en", str(out), data=base / "data", SEEDS="2",
+               TEACHER_STEPS="2", STUDENT_STEPS="2", VARIANTS=f"{only};mix:")
     return out
 
 
@@ -77,11 +82,8 @@ def diversify_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("diversify")
     write_corpus(base / "data", pairs=60, seed=4)
     out = base / "out"
-    env = {**os.environ, "S2S_DATA_DIR": str(base / "data"), "PY": sys.executable,
-           "SEEDS": "1", "DE_EN_TEACHER_STEPS": "2", "EN_DE_TEACHER_STEPS": "2",
-           "STUDENT_STEPS": "2", "THREADS": "1", "DEVICE": "cpu", "EXTRA": TINY}
-    subprocess.run(["bash", "scripts/recipe_diversify.sh", str(out)], cwd=ROOT,
-                   env=env, check=True, capture_output=True, text=True, timeout=600)
+    run_recipe("recipe_diversify.sh", str(out), data=base / "data", SEEDS="1",
+               DE_EN_TEACHER_STEPS="2", EN_DE_TEACHER_STEPS="2", STUDENT_STEPS="2")
     return out
 
 
