@@ -8,9 +8,9 @@
 #    en->de), seeds 1..SEEDS, each averaged over its last 3 training states.
 # 2. The teachers' ensemble translates the training sources with beam 5 (OUT/kd/train.hyp.TGT).
 # 3. Students (configs/multi30k_SRC_TGT_distilled.yaml), one per VARIANTS entry, each averaged
-#    over its last 3 states; its average (val.json) and its best.pt (best.val.json) are scored
-#    on val (beam 5), and the best of all on val becomes OUT/model.pt, the model file s2s-serve
-#    loads (OUT/val.json holds every score).
+#    over its last 3 states; its average and its best.pt are scored on val (beam 5; their
+#    averaged.val.json and best.val.json), and the best of all on val becomes OUT/model.pt,
+#    the model file s2s-serve loads (OUT/val.json holds every score).
 # test2016 is never read here: score the chosen OUT/model.pt once with s2s-evaluate.
 #
 # Env: S2S_DATA_DIR (the folder holding multi30k/, default data), DEVICE (auto), SEEDS (3),
@@ -74,11 +74,11 @@ student() {  # name, then --set ...: train a student, score its average and best
     local name=$1 state; shift
     S2S_KD_DIR=$OUT/kd train "student_$name" "configs/multi30k_${SRC}_${TGT}_distilled.yaml" \
         "$STUDENT_STEPS" "$STUDENT_MINUTES" "$@"
-    for state in averaged:val best:best.val; do
-        [ -f "$OUT/student_$name/${state%%:*}.pt" ] || continue   # no validation ran: no best.pt
-        $PY -m scripts.evaluate --model "$OUT/student_$name/${state%%:*}.pt" --src "$D/val.$SRC" \
+    for state in averaged best; do
+        [ -f "$OUT/student_$name/$state.pt" ] || continue   # no validation ran: no best.pt
+        $PY -m scripts.evaluate --model "$OUT/student_$name/$state.pt" --src "$D/val.$SRC" \
             --ref "$D/val.$TGT" --beam 5 --device "$DEVICE" --batch-tokens 6000 \
-            --json "$OUT/student_$name/${state#*:}.json" > /dev/null 2>> "$OUT/logs/student_$name.log"
+            --json "$OUT/student_$name/$state.val.json" > /dev/null 2>> "$OUT/logs/student_$name.log"
     done
 }
 IFS=';' read -ra specs <<< "$VARIANTS"
@@ -92,9 +92,8 @@ wait
 $PY - "$OUT" <<'EOF'
 import json, pathlib, shutil, sys
 out = pathlib.Path(sys.argv[1])
-model_of = {"val.json": "averaged.pt", "best.val.json": "best.pt"}
-scores = {f"{p.parent.name}/{model_of[p.name]}": json.loads(p.read_text())
-          for name in model_of for p in out.glob(f"student_*/{name}")}
+scores = {f"{p.parent.name}/{p.name.removesuffix('.val.json')}.pt": json.loads(p.read_text())
+          for p in out.glob("student_*/*.val.json")}   # each scored model file, by its scores
 if not scores:
     sys.exit("no student was scored: see the logs under " + str(out / "logs"))
 best = max(scores, key=lambda name: scores[name]["bleu"])
