@@ -19,7 +19,8 @@
 # 0: one after another, for 2 CPU cores), PY (.venv/bin/python if present, else python3),
 # VARIANTS ("name:--set k=v ...;name2:..."; default "only:" + KD_ONLY: the student on the
 # teachers' translations alone), EXTRA ("--set k=v ..." given to every run), STUDENTS (1; 0: stop
-# after step 2, as scripts/recipe_diversify.sh does before it trains its students).
+# after step 2, as scripts/recipe_diversify.sh does before it trains its students), TEACHERS
+# ("a.pt b.pt ...": existing model files whose ensemble translates in step 2; no teachers trained).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=${1:?source language (de or en)}; TGT=${2:?target language (en or de)}
@@ -51,13 +52,18 @@ train() {  # folder config steps minutes [--set ...]: train, then average the la
     log "trained $name"
 }
 
-log "teachers ($SEEDS, $SRC->$TGT, $DEVICE)"
-for seed in $(seq 1 "$SEEDS"); do
-    stage train teacher_s$seed configs/multi30k_de_en.yaml "$TEACHER_STEPS" "$TEACHER_MINUTES" \
-        --set data.src_lang=$SRC --set data.tgt_lang=$TGT --set train.seed=$seed
-done
-wait
-teachers=(); for seed in $(seq 1 "$SEEDS"); do teachers+=(--model "$OUT/teacher_s$seed/averaged.pt"); done
+teachers=()
+if [ -n "${TEACHERS:-}" ]; then
+    for file in $TEACHERS; do teachers+=(--model "$file"); done
+else
+    log "teachers ($SEEDS, $SRC->$TGT, $DEVICE)"
+    for seed in $(seq 1 "$SEEDS"); do
+        stage train teacher_s$seed configs/multi30k_de_en.yaml "$TEACHER_STEPS" "$TEACHER_MINUTES" \
+            --set data.src_lang=$SRC --set data.tgt_lang=$TGT --set train.seed=$seed
+        teachers+=(--model "$OUT/teacher_s$seed/averaged.pt")
+    done
+    wait
+fi
 
 mkdir -p "$OUT/kd"
 if [ ! -s "$OUT/kd/train.hyp.$TGT" ]; then

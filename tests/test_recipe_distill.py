@@ -1,6 +1,7 @@
 """scripts/recipe_distill.sh and recipe_diversify.sh end to end on a tiny generated
 Multi30k-shaped corpus: teachers, the ensemble's translation of the training sources, students,
-the best on val as model.pt; both directions' students on each other's translations."""
+the best on val as model.pt; both directions' students on each other's translations, and a
+second round distilled from the first round's students."""
 
 from __future__ import annotations
 
@@ -88,8 +89,15 @@ def diversify_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("src,tgt", [("de", "en"), ("en", "de")])
-def test_each_direction_gets_a_model_file(diversify_run: Path, src: str, tgt: str) -> None:
-    loaded = load_model_file(diversify_run / f"{src}_{tgt}" / "model.pt")
+def test_the_best_student_on_val_of_both_rounds_is_served(diversify_run: Path, src: str,
+                                                         tgt: str) -> None:
+    scored = {}
+    for folder in (diversify_run / f"{src}_{tgt}", diversify_run / f"{src}_{tgt}_r2"):
+        students = json.loads((folder / "val.json").read_text("utf-8"))["students"]
+        scored.update({folder / name: student["bleu"] for name, student in students.items()})
+    served = diversify_run / "models" / f"{src}-{tgt}.pt"
+    assert served.read_bytes() == max(scored, key=scored.get).read_bytes()
+    loaded = load_model_file(served)
     assert (loaded.meta["src_lang"], loaded.meta["tgt_lang"]) == (src, tgt)
 
 
@@ -106,3 +114,16 @@ def test_the_student_learns_from_both_directions_translations(diversify_run: Pat
 def test_de_en_trains_a_second_student_seed(diversify_run: Path) -> None:
     config = (diversify_run / "de_en" / "student_diverse_s2" / "config.yaml").read_text("utf-8")
     assert "seed: 2" in config and not (diversify_run / "en_de" / "student_diverse_s2").exists()
+
+
+def test_the_second_round_distils_from_the_first_rounds_students(diversify_run: Path) -> None:
+    second = diversify_run / "de_en_r2"
+    assert not list(second.glob("teacher_s*"))
+    assert len((second / "kd" / "train.hyp.en").read_text("utf-8").splitlines()) == 60
+
+
+def test_second_round_students_learn_from_both_rounds_translations(diversify_run: Path) -> None:
+    config = (diversify_run / "en_de_r2" / "student_diverse_s1" / "config.yaml").read_text("utf-8")
+    for corpus in ("en_de/kd/train.hyp.de", "de_en/kd/train.hyp.en", "en_de_r2/kd/train.hyp.de",
+                   "de_en_r2/kd/train.hyp.en", "multi30k/train.de"):
+        assert corpus in config

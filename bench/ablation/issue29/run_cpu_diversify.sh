@@ -8,7 +8,11 @@
 #
 #   bash bench/ablation/issue29/run_cpu_diversify.sh RUNS OUT de en   (then: en de)
 #
-# Env: S2S_DATA_DIR (the folder holding multi30k/), STEPS (3000), THREADS (2), SEED (1).
+# A second round (ROUND2 set): ROUND2/train.hyp.en and ROUND2/train.hyp.de hold the first-round
+# students' ensemble translations of the training sources (runs/r2/distil.sh made them), and
+# give two more corpora, forward2 and backward2, built the same way.
+#
+# Env: S2S_DATA_DIR (the folder holding multi30k/), STEPS (3000), THREADS (2), SEED (1), ROUND2.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 RUNS=${1:?folder holding kd_tied_de_en/ and kd_tied_en_de/}; OUT=${2:?run folder}
@@ -19,7 +23,13 @@ FORWARD=$RUNS/kd_tied_${SRC}_${TGT}/kd/train.hyp.$TGT
 BACKWARD=$RUNS/kd_tied_${TGT}_${SRC}/kd/train.hyp.$SRC
 corpora="[{name: multi30k, src: $D/train.$SRC, tgt: $D/train.$TGT},
  {name: forward, src: $D/train.$SRC, tgt: $FORWARD},
- {name: backward, src: $BACKWARD, tgt: $D/train.$TGT}]"
+ {name: backward, src: $BACKWARD, tgt: $D/train.$TGT}"
+if [ -n "${ROUND2:-}" ]; then
+    corpora+=",
+ {name: forward2, src: $D/train.$SRC, tgt: $ROUND2/train.hyp.$TGT},
+ {name: backward2, src: $ROUND2/train.hyp.$SRC, tgt: $D/train.$TGT}"
+fi
+corpora+="]"
 mkdir -p "$OUT"
 echo "$(date -u +%H:%M:%S) training $OUT" >> "$OUT.timeline"
 $PY -m scripts.train --config "configs/multi30k_${SRC}_${TGT}_distilled.yaml" --quiet --overwrite \
